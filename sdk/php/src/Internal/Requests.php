@@ -1,0 +1,124 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Emitgate\Internal;
+
+use Emitgate\Exception\EmitgateException;
+use Emitgate\Exception\InternalException;
+use Emitgate\Exception\InvalidArgumentException;
+use Emitgate\Code;
+use Emitgate\Proto\V1\BroadcastRequest;
+use Emitgate\Proto\V1\EmitFlags;
+use Emitgate\Proto\V1\EmitRequest;
+use Emitgate\Transport\CurlTransport;
+use Google\Protobuf\Internal\Message;
+
+/**
+ * Builds request messages from a scope and sends them.
+ *
+ * @internal
+ */
+final class Requests
+{
+    public const SERVICE = '/emitgate.v1.EmitterService/';
+
+    /**
+     * Builds an EmitRequest.
+     *
+     * @param Scope $scope the rooms, namespace, target and flags
+     * @param string $event the event name
+     * @param array<int, mixed> $args the arguments
+     * @param string $prefix the field path prefix for errors ('' or `items[3].emit.`)
+     * @return EmitRequest the request
+     */
+    public static function emit(Scope $scope, string $event, array $args, string $prefix = ''): EmitRequest
+    {
+        Texts::check($event, $prefix . 'event');
+        $request = new EmitRequest();
+        $request->setTarget($scope->target);
+        $request->setNamespace($scope->namespace);
+        $request->setRooms($scope->rooms);
+        $request->setExceptRooms($scope->except);
+        $request->setEvent($event);
+        $request->setArgs(ArgumentEncoder::encodeAll($args, $prefix . 'args'));
+        $request->setFlags(self::flags($scope));
+        return $request;
+    }
+
+    /**
+     * Builds a BroadcastRequest; the scope must not name rooms.
+     *
+     * @param Scope $scope the namespace, target, excepted rooms and flags
+     * @param string $event the event name
+     * @param array<int, mixed> $args the arguments
+     * @param string $prefix the field path prefix for errors
+     * @return BroadcastRequest the request
+     */
+    public static function broadcast(Scope $scope, string $event, array $args, string $prefix = ''): BroadcastRequest
+    {
+        self::noRooms($scope, $prefix, 'broadcast() reaches the whole namespace; use emit() to reach rooms');
+        Texts::check($event, $prefix . 'event');
+        $request = new BroadcastRequest();
+        $request->setTarget($scope->target);
+        $request->setNamespace($scope->namespace);
+        $request->setExceptRooms($scope->except);
+        $request->setEvent($event);
+        $request->setArgs(ArgumentEncoder::encodeAll($args, $prefix . 'args'));
+        $request->setFlags(self::flags($scope));
+        return $request;
+    }
+
+    /**
+     * Throws when the scope has rooms.
+     *
+     * @param Scope $scope the scope
+     * @param string $prefix the field path prefix
+     * @param string $why the error description
+     */
+    public static function noRooms(Scope $scope, string $prefix, string $why): void
+    {
+        if ($scope->rooms !== []) {
+            throw InvalidArgumentException::local($prefix . 'rooms', $why);
+        }
+    }
+
+    /**
+     * Sends a unary call and parses the answer.
+     *
+     * @template T of Message
+     * @param CurlTransport $transport the transport
+     * @param string $method the method name, e.g. `Emit`
+     * @param Message $request the request
+     * @param T $response an empty response message to fill
+     * @param float $timeout the deadline in seconds
+     * @return T the response
+     * @throws EmitgateException when the call fails
+     */
+    public static function call(
+        CurlTransport $transport,
+        string $method,
+        Message $request,
+        Message $response,
+        float $timeout
+    ): Message {
+        $bytes = $transport->call(self::SERVICE . $method, $request->serializeToString(), $timeout);
+        try {
+            $response->mergeFromString($bytes);
+        } catch (\Exception $e) {
+            $message = 'malformed ' . $method . ' answer: ' . $e->getMessage();
+            throw new InternalException(Code::INTERNAL, $message, true, null, $e);
+        }
+        return $response;
+    }
+
+    private static function flags(Scope $scope): EmitFlags
+    {
+        $flags = new EmitFlags();
+        $flags->setVolatile($scope->volatile);
+        if ($scope->compress !== null) {
+            $flags->setCompress($scope->compress);
+        }
+        return $flags;
+    }
+}

@@ -1,0 +1,58 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Emitgate\Internal;
+
+use Emitgate\Exception\InvalidArgumentException;
+
+/**
+ * Checks of the text fields of requests.
+ *
+ * @internal
+ */
+final class Texts
+{
+    /**
+     * Checks that a value is UTF-8 text, as protobuf strings must be.
+     *
+     * @param string $value the text
+     * @param string $field its field path, for the error
+     * @throws InvalidArgumentException when it is not valid UTF-8
+     */
+    public static function check(string $value, string $field): void
+    {
+        if (preg_match('//u', $value) !== 1) {
+            throw InvalidArgumentException::local($field, 'is not valid UTF-8 text');
+        }
+    }
+
+    /**
+     * Appends room names to a list, without duplicates.
+     *
+     * @param list<string> $current the rooms so far
+     * @param array<int, mixed> $rooms strings or lists of strings
+     * @param string $field the field path, for errors
+     * @return list<string> the rooms
+     * @throws InvalidArgumentException when a room is not a UTF-8 string
+     */
+    public static function rooms(array $current, array $rooms, string $field): array
+    {
+        $seen = array_fill_keys($current, true);
+        $out = $current;
+        array_walk_recursive($rooms, static function (mixed $room) use (&$seen, &$out, $field): void {
+            if (!is_string($room)) {
+                throw InvalidArgumentException::local(
+                    $field,
+                    'room names must be strings, got ' . get_debug_type($room)
+                );
+            }
+            self::check($room, $field);
+            if (!isset($seen[$room])) {
+                $seen[$room] = true;
+                $out[] = $room;
+            }
+        });
+        return $out;
+    }
+}

@@ -1,0 +1,36 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Emitgate;
+
+/**
+ * The outcome of one item of a batch.
+ */
+final class ItemResult
+{
+    /**
+     * @param Code $code OK when the item was published
+     * @param string $message why the item failed; empty when it was published
+     * @param list<FieldViolation> $violations the invalid fields of the item, with
+     *        paths from the request root (`items[3].emit.event`)
+     * @param int $receivers how many server subscriptions received the item
+     */
+    public function __construct(
+        public readonly Code $code,
+        public readonly string $message,
+        public readonly array $violations,
+        public readonly int $receivers,
+    ) {
+    }
+
+    /**
+     * Tells whether the item was published.
+     *
+     * @return bool true when the code is OK
+     */
+    public function isOk(): bool
+    {
+        return $this->code === Code::OK;
+    }
+}
