@@ -1,0 +1,307 @@
+//! Request validation: every rule that keeps a Socket.IO server safe, with
+//! every violation of a request reported at once.
+//!
+//! Functions take a field-path prefix (empty for unary calls,
+//! `items[3].emit.` inside a batch) and push one [`Violation`] per bad field.
+
+use std::collections::HashSet;
+
+use crate::{
+    codec::args::{self, ArgError},
+    config::Limits,
+    error::Violation,
+    pb,
+};
+
+/// Event names Socket.IO reserves: a client that receives one of these
+/// disconnects with "parse error" (socket.io-parser ≥ 4.2.4), and servers
+/// refuse to emit them.
+pub const RESERVED_EVENTS: &[&str] = &[
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// Names a namespace's `serverSideEmit` refuses on top of
+/// [`RESERVED_EVENTS`]: they would fire the server's own lifecycle handlers.
+pub const RESERVED_SERVER_EVENTS: &[&str] = &["connection", "new_namespace"];
+
+/// Collects violations for one request.
+#[derive(Debug)]
+pub struct Checker<'a> {
+    limits: &'a Limits,
+    prefix: String,
+    /// Violations found so far.
+    pub violations: Vec<Violation>,
+}
+
+impl<'a> Checker<'a> {
+    /// A checker whose field paths start with `prefix`.
+    pub fn new(limits: &'a Limits, prefix: impl Into<String>) -> Self {
+        Self {
+            limits,
+            prefix: prefix.into(),
+            violations: Vec::new(),
+        }
+    }
+
+    fn violation(&mut self, field: impl std::fmt::Display, description: impl Into<String>) {
+        self.violations
+            .push(Violation::new(format!("{}{field}", self.prefix), description));
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        self.limits
+    }
+
+    /// Reports a violation of a field the caller names.
+    pub fn report(&mut self, field: &str, description: impl Into<String>) {
+        self.violation(field, description);
+    }
+
+    /// Normalizes a namespace as the JavaScript emitter's `of()` does: empty
+    /// is `/`, and a missing leading `/` is added.
+    pub fn namespace(&mut self, raw: &str) -> String {
+        let nsp = if raw.starts_with('/') {
+            raw.to_owned()
+        } else {
+            format!("/{raw}")
+        };
+        if nsp.len() > self.limits.max_namespace_bytes {
+            let max = self.limits.max_namespace_bytes;
+            self.violation(
+                "namespace",
+                format!("{} bytes, over the limit max_namespace_bytes = {max}", nsp.len()),
+            );
+        }
+        nsp
+    }
+
+    /// Checks an event name; `server` adds the names `serverSideEmit`
+    /// refuses.
+    pub fn event(&mut self, field: &str, event: &str, server: bool) {
+        if event.is_empty() {
+            self.violation(field, "must not be empty");
+        } else if RESERVED_EVENTS.contains(&event) || (server && RESERVED_SERVER_EVENTS.contains(&event)) {
+            self.violation(field, format!("{event:?} is a reserved event name"));
+        } else if event.len() > self.limits.max_event_bytes {
+            let max = self.limits.max_event_bytes;
+            self.violation(
+                field,
+                format!("{} bytes, over the limit max_event_bytes = {max}", event.len()),
+            );
+        }
+    }
+
+    /// Checks a room list and returns it deduplicated, in first-seen order.
+    /// `required` rejects an empty list.
+    pub fn rooms(&mut self, field: &str, rooms: &[String], required: bool) -> Vec<String> {
+        if rooms.is_empty() {
+            if required {
+                self.violation(field, "at least one room is required");
+            }
+            return Vec::new();
+        }
+        if rooms.len() > self.limits.max_rooms {
+            let max = self.limits.max_rooms;
+            self.violation(
+                field,
+                format!("{} rooms, over the limit max_rooms = {max}", rooms.len()),
+            );
+            return Vec::new();
+        }
+        let mut seen = HashSet::with_capacity(rooms.len());
+        let mut out = Vec::with_capacity(rooms.len());
+        for (i, room) in rooms.iter().enumerate() {
+            if room.is_empty() {
+                self.violation(format_args!("{field}[{i}]"), "room names must not be empty");
+            } else if room.len() > self.limits.max_room_bytes {
+                let max = self.limits.max_room_bytes;
+                self.violation(
+                    format_args!("{field}[{i}]"),
+                    format!("{} bytes, over the limit max_room_bytes = {max}", room.len()),
+                );
+            } else if seen.insert(room.as_str()) {
+                out.push(room.clone());
+            }
+        }
+        out
+    }
+
+    fn arg_count(&mut self, args: &[pb::Argument]) -> bool {
+        if args.len() > self.limits.max_args {
+            let max = self.limits.max_args;
+            self.violation(
+                "args",
+                format!("{} arguments, over the limit max_args = {max}", args.len()),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Validates and encodes event arguments as back-to-back MessagePack
+    /// values, returning `(count, bytes)`.
+    pub fn msgpack_args(&mut self, args: &[pb::Argument]) -> (u32, Vec<u8>) {
+        let mut out = Vec::new();
+        if !self.arg_count(args) {
+            return (0, out);
+        }
+        let hint: usize = args.iter().map(encoded_size_hint).sum();
+        out.reserve(hint);
+        for (i, arg) in args.iter().enumerate() {
+            match &arg.kind {
+                None => self.violation(
+                    format_args!("args[{i}]"),
+                    "no argument kind set (value, binary, json or msgpack)",
+                ),
+                Some(kind) => {
+                    if let Err(ArgError(e)) = args::write_msgpack(kind, &mut out) {
+                        self.violation(format_args!("args[{i}].{}", kind_name(kind)), e);
+                    }
+                }
+            }
+        }
+        // The count is bounded by max_args above.
+        (u32::try_from(args.len()).unwrap_or(u32::MAX), out)
+    }
+
+    /// Validates and encodes arguments as JSON values (for JSON requests).
+    pub fn json_args(&mut self, args: &[pb::Argument]) -> Vec<Vec<u8>> {
+        if !self.arg_count(args) {
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(args.len());
+        for (i, arg) in args.iter().enumerate() {
+            let mut buf = Vec::new();
+            match &arg.kind {
+                None => self.violation(format_args!("args[{i}]"), "no argument kind set (value or json)"),
+                Some(kind) => {
+                    if let Err(ArgError(e)) = args::write_json(kind, &mut buf) {
+                        self.violation(format_args!("args[{i}].{}", kind_name(kind)), e);
+                    }
+                }
+            }
+            out.push(buf);
+        }
+        out
+    }
+
+    /// Checks the size of an encoded packet against `max_packet_bytes`.
+    pub fn packet_size(&mut self, len: usize) {
+        let max = self.limits.max_packet_bytes;
+        if len > max {
+            self.violation(
+                "args",
+                format!("the encoded packet is {len} bytes, over the limit max_packet_bytes = {max}"),
+            );
+        }
+    }
+
+    /// The violations, or `Ok` when there are none.
+    pub fn finish(self) -> Result<(), Vec<Violation>> {
+        if self.violations.is_empty() {
+            Ok(())
+        } else {
+            Err(self.violations)
+        }
+    }
+}
+
+fn kind_name(kind: &pb::argument::Kind) -> &'static str {
+    match kind {
+        pb::argument::Kind::Value(_) => "value",
+        pb::argument::Kind::Binary(_) => "binary",
+        pb::argument::Kind::Json(_) => "json",
+        pb::argument::Kind::Msgpack(_) => "msgpack",
+    }
+}
+
+fn encoded_size_hint(arg: &pb::Argument) -> usize {
+    match &arg.kind {
+        Some(pb::argument::Kind::Binary(b) | pb::argument::Kind::Msgpack(b)) => b.len() + 5,
+        Some(pb::argument::Kind::Json(s)) => s.len(),
+        _ => 16,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_normalization() {
+        let limits = Limits::default();
+        let mut c = Checker::new(&limits, "");
+        assert_eq!(c.namespace(""), "/");
+        assert_eq!(c.namespace("admin"), "/admin");
+        assert_eq!(c.namespace("/admin"), "/admin");
+        assert!(c.finish().is_ok());
+    }
+
+    #[test]
+    fn events() {
+        let limits = Limits {
+            max_event_bytes: 12,
+            ..Limits::default()
+        };
+        let mut c = Checker::new(&limits, "items[2].emit.");
+        c.event("event", "", false);
+        c.event("event", "connect", false);
+        c.event("event", "connection", false);
+        c.event("event", "connection", true);
+        c.event("event", "much_too_long", false);
+        let v = c.finish().unwrap_err();
+        assert_eq!(v.len(), 4, "{v:?}");
+        assert!(v.iter().all(|v| v.field == "items[2].emit.event"));
+        assert!(v[3].description.contains("max_event_bytes = 12"));
+    }
+
+    #[test]
+    fn rooms_dedup_and_report_each_bad_one() {
+        let limits = Limits {
+            max_room_bytes: 3,
+            max_rooms: 4,
+            ..Limits::default()
+        };
+        let mut c = Checker::new(&limits, "");
+        let r = c.rooms("rooms", &["a".into(), "a".into(), "b".into()], true);
+        assert_eq!(r, vec!["a".to_string(), "b".to_string()]);
+        c.rooms("rooms", &["".into(), "abcd".into()], true);
+        c.rooms("except_rooms", &[], true);
+        c.rooms("except_rooms", &vec!["x".to_string(); 5], false);
+        let v = c.finish().unwrap_err();
+        let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["rooms[0]", "rooms[1]", "except_rooms", "except_rooms"]);
+    }
+
+    #[test]
+    fn args_report_their_index_and_kind() {
+        let limits = Limits {
+            max_args: 2,
+            ..Limits::default()
+        };
+        let mut c = Checker::new(&limits, "");
+        let args = vec![
+            pb::Argument {
+                kind: Some(pb::argument::Kind::Json("[".into())),
+            },
+            pb::Argument { kind: None },
+        ];
+        let _ = c.msgpack_args(&args);
+        let many = vec![
+            pb::Argument {
+                kind: Some(pb::argument::Kind::Binary(vec![]))
+            };
+            3
+        ];
+        let _ = c.msgpack_args(&many);
+        let v = c.finish().unwrap_err();
+        let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["args[0].json", "args[1]", "args"]);
+    }
+}
