@@ -238,7 +238,7 @@ fn cases() -> BTreeMap<&'static str, Req> {
             "upload",
             vec![pb::Argument {
                 kind: Some(Kind::Msgpack(
-                    hex::decode("82a46e616d65a5612e62696ea464617461c403616263").unwrap(),
+                    hex::decode("82a46e616d65a5612e62696ea464617461c403616263").expect("valid hex"),
                 )),
             }],
         )),
