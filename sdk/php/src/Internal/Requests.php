@@ -42,7 +42,10 @@ final class Requests
         $request->setExceptRooms($scope->except);
         $request->setEvent($event);
         $request->setArgs(ArgumentEncoder::encodeAll($args, $prefix . 'args'));
-        $request->setFlags(self::flags($scope));
+        $flags = self::flags($scope);
+        if ($flags !== null) {
+            $request->setFlags($flags);
+        }
         return $request;
     }
 
@@ -65,7 +68,10 @@ final class Requests
         $request->setExceptRooms($scope->except);
         $request->setEvent($event);
         $request->setArgs(ArgumentEncoder::encodeAll($args, $prefix . 'args'));
-        $request->setFlags(self::flags($scope));
+        $flags = self::flags($scope);
+        if ($flags !== null) {
+            $request->setFlags($flags);
+        }
         return $request;
     }
 
@@ -112,9 +118,27 @@ final class Requests
         return $response;
     }
 
-    private static function flags(Scope $scope): EmitFlags
+    /**
+     * Builds the flags message, or null when no flag is set.
+     */
+    private static function flags(Scope $scope): ?EmitFlags
     {
-        $flags = new EmitFlags();
+        if (!$scope->volatile && $scope->compress === null) {
+            return null;
+        }
+        // The pure-PHP Protobuf runtime before 3.22 stores the synthetic oneof
+        // of a proto3 `optional` field (`_compress`) in a dynamic property,
+        // which PHP 8.2 reports as deprecated. The message works all the same:
+        // silence that one notice instead of passing it on to the application.
+        set_error_handler(
+            static fn (int $errno, string $message): bool => str_contains($message, '::$_compress'),
+            E_DEPRECATED
+        );
+        try {
+            $flags = new EmitFlags();
+        } finally {
+            restore_error_handler();
+        }
         $flags->setVolatile($scope->volatile);
         if ($scope->compress !== null) {
             $flags->setCompress($scope->compress);

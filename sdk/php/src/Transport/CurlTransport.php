@@ -33,6 +33,8 @@ final class CurlTransport
     private const USER_AGENT = 'emitgate-php/0.1.0 (curl)';
     private const BAD_REQUEST_URL = 'type.googleapis.com/google.rpc.BadRequest';
     private const RETRY_INFO_URL = 'type.googleapis.com/google.rpc.RetryInfo';
+    /** libcurl's CURLE_HTTP2_STREAM, which ext-curl does not define. */
+    private const CURLE_HTTP2_STREAM = 92;
 
     private string $baseUrl;
     private bool $tls;
@@ -155,6 +157,8 @@ final class CurlTransport
         $error = curl_error($handle);
         $this->connections += (int) curl_getinfo($handle, CURLINFO_NUM_CONNECTS);
         $httpVersion = (int) curl_getinfo($handle, CURLINFO_HTTP_VERSION);
+        $uploaded = (int) curl_getinfo($handle, CURLINFO_SIZE_UPLOAD_T);
+        $requestBytes = strlen($request) + 5;
 
         if (isset($headers['grpc-status'])) {
             // The server's status wins, even when curl reports an error
@@ -168,6 +172,23 @@ final class CurlTransport
                 throw $this->curlError($errno, $error, $timeout, $tooLarge);
             }
             return $this->message($body);
+        }
+        if ($errno === self::CURLE_HTTP2_STREAM && $uploaded < $requestBytes && $httpStatus === 0) {
+            // The server ended the stream before reading the whole request:
+            // what gRPC servers do with a message over their size limit. They
+            // send the status first, but libcurl before 8 drops it when a
+            // RST_STREAM follows during the upload.
+            throw EmitgateException::fromStatus(
+                Code::RESOURCE_EXHAUSTED,
+                sprintf(
+                    'the gateway closed the stream after reading %d of the %d request bytes; '
+                    . 'the message is probably over its maximum message size (%s)',
+                    $uploaded,
+                    $requestBytes,
+                    $error
+                ),
+                local: true
+            );
         }
         if ($errno !== 0) {
             throw $this->curlError($errno, $error, $timeout, $tooLarge);

@@ -1,0 +1,101 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Emitgate\Tests;
+
+use Emitgate\Client;
+use Emitgate\Code;
+use Emitgate\Exception\DeadlineExceededException;
+use Emitgate\Exception\InvalidArgumentException;
+use Emitgate\Exception\ResourceExhaustedException;
+use Emitgate\Exception\UnavailableException;
+use Emitgate\Tests\Support\EndToEndTestCase;
+use Emitgate\Tests\Support\LimitedStack;
+
+/**
+ * Errors that need other gateway settings: small limits, a target whose
+ * Redis is down and one whose Redis never answers.
+ */
+final class LimitsTest extends EndToEndTestCase
+{
+    protected static function gatewayArgs(): array
+    {
+        return LimitedStack::gatewayArgs();
+    }
+
+    public function testTooManyBatchItemsIsInvalidArgument(): void
+    {
+        $a = $this->stack->connect('/', 0, ['r1']);
+        $batch = $this->io->batch();
+        for ($i = 0; $i <= LimitedStack::MAX_BATCH_ITEMS; $i++) {
+            $batch->to('r1')->emit("item-$i");
+        }
+
+        try {
+            $batch->send();
+            $this->fail('expected INVALID_ARGUMENT');
+        } catch (InvalidArgumentException $e) {
+            $this->assertFalse($e->isLocal());
+            $this->assertSame(['items'], $e->getFields());
+        }
+        $this->assertSame([], $this->barrier([$a['id']])[$a['id']]);
+
+        $batch = $this->io->batch();
+        for ($i = 0; $i < LimitedStack::MAX_BATCH_ITEMS; $i++) {
+            $batch->to('r1')->emit("item-$i");
+        }
+        $this->assertSame(LimitedStack::MAX_BATCH_ITEMS, $batch->send()->published);
+    }
+
+    public function testATargetWhoseRedisIsDownIsUnavailable(): void
+    {
+        $started = microtime(true);
+        try {
+            $this->io->target('down')->to('r1')->emit('x');
+            $this->fail('expected UNAVAILABLE');
+        } catch (UnavailableException $e) {
+            $this->assertSame(Code::UNAVAILABLE, $e->getStatusCode());
+            $this->assertSame(14, $e->getCode());
+            $this->assertFalse($e->isLocal(), 'the gateway answers UNAVAILABLE');
+            $this->assertTrue($e->isRetryable());
+            $this->assertStringContainsString('down', $e->getStatusMessage());
+        }
+        $this->assertLessThan(LimitedStack::REDIS_TIMEOUT_MS / 1000, microtime(true) - $started);
+        $this->assertSame(2, $this->io->to('r1')->emit('default-still-works')->receivers);
+    }
+
+    public function testADeadlineShorterThanTheGatewayIsDeadlineExceeded(): void
+    {
+        $started = microtime(true);
+        try {
+            $this->io->target('stalled')->timeout(0.3)->to('r1')->emit('x');
+            $this->fail('expected DEADLINE_EXCEEDED');
+        } catch (DeadlineExceededException $e) {
+            $this->assertSame(Code::DEADLINE_EXCEEDED, $e->getStatusCode());
+            $this->assertTrue($e->isLocal());
+        }
+        $elapsed = microtime(true) - $started;
+        $this->assertGreaterThanOrEqual(0.29, $elapsed);
+        $this->assertLessThan(0.9, $elapsed);
+    }
+
+    public function testAMessageOverTheGatewayLimitFailsCleanly(): void
+    {
+        $a = $this->stack->connect('/', 0, ['r1']);
+        $io = new Client($this->stack->grpc, maxMessageBytes: null);
+
+        try {
+            $io->to('r1')->emit('too-big', new \Emitgate\Binary(str_repeat("\x07", LimitedStack::MAX_MESSAGE_BYTES)));
+            $this->fail('expected the gateway to refuse the message');
+        } catch (ResourceExhaustedException | InvalidArgumentException $e) {
+            // The gateway answers with a status and resets the stream while
+            // the request is still being sent; libcurl < 8 drops that status,
+            // which the transport reports as RESOURCE_EXHAUSTED.
+            $this->assertContains($e->getStatusCode(), [Code::RESOURCE_EXHAUSTED, Code::OUT_OF_RANGE]);
+        }
+        // The same client still works afterwards, and nothing was delivered.
+        $this->assertSame(2, $io->to('r1')->emit('after')->receivers);
+        $this->assertSame(['after'], $this->barrier([$a['id']])[$a['id']]);
+    }
+}
