@@ -41,7 +41,8 @@ final class LimitedStack
         $closedPort = (int) substr((string) strrchr((string) stream_socket_get_name($closed, false), ':'), 1);
         fclose($closed);
 
-        $config = tempnam(sys_get_temp_dir(), 'emitgate-php-config-') . '.toml';
+        $base = tempnam(sys_get_temp_dir(), 'emitgate-php-config-');
+        $config = $base . '.toml';
         file_put_contents($config, <<<TOML
             [[targets]]
             name = "down"
@@ -56,7 +57,10 @@ final class LimitedStack
             key = "socket.io"
 
             TOML);
-        register_shutdown_function(static fn () => @unlink($config));
+        register_shutdown_function(static function () use ($base, $config): void {
+            @unlink($config);
+            @unlink($base);
+        });
         return self::$args = [
             '--config',
             $config,
