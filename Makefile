@@ -1,0 +1,118 @@
+# emitgate — the single entry point for building, running and testing.
+#
+#   make setup     install what is missing (idempotent): redis-server, npm
+#                  packages (buf, the Socket.IO test harness), grpcurl, and
+#                  each SDK's toolchain packages
+#   make build     build the gateway (target/debug/emitgate)
+#   make run       start a loopback Redis if none answers, then the gateway
+#   make test      every test in the repository (runs setup first)
+#   make lint      rustfmt, clippy, buf lint + breaking, SDK linters and
+#                  generated-code drift checks
+#   make generate  regenerate the SDKs' code from proto/
+#   make release   optimized build (target/release/emitgate)
+#
+# CI (.ci/run) runs `make lint test`, the same commands as a developer.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+REPO := $(CURDIR)
+BUF := $(REPO)/tools/node_modules/.bin/buf
+TOOLS_BIN := $(REPO)/.tools/bin
+GRPCURL_VERSION := v1.9.3
+SDKS := python go php
+# The gateway binary the SDK and harness tests start.
+export EMITGATE_BIN := $(REPO)/target/debug/emitgate
+export GRPCURL := $(TOOLS_BIN)/grpcurl
+CARGO := cargo
+# apt-get runs as root, or through sudo when there is one.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && echo sudo; })
+
+.PHONY: help setup setup-system setup-node setup-grpcurl setup-sdks build release run \
+	test test-rust test-harness test-sdks lint lint-rust lint-proto lint-sdks generate clean
+
+help:
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+
+## ---- setup -----------------------------------------------------------------
+
+setup: setup-system setup-node setup-grpcurl setup-sdks
+
+setup-system:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v node >/dev/null || missing="$$missing nodejs npm"; \
+	command -v go >/dev/null || missing="$$missing golang-go"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@command -v $(CARGO) >/dev/null || { echo "Rust is needed: https://rustup.rs" >&2; exit 1; }
+
+# npm ci only when the lock file is newer than the installed tree.
+setup-node: tools/node_modules/.package-lock.json tests/harness/node_modules/.package-lock.json
+
+%/node_modules/.package-lock.json: %/package-lock.json
+	npm ci --prefix $* --no-audit --no-fund
+	@touch $@
+
+setup-grpcurl: $(TOOLS_BIN)/grpcurl-$(GRPCURL_VERSION)
+
+$(TOOLS_BIN)/grpcurl-$(GRPCURL_VERSION):
+	GOBIN=$(TOOLS_BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+	@touch $@
+
+setup-sdks:
+	@for s in $(SDKS); do $(MAKE) --no-print-directory -C sdk/$$s setup || exit 1; done
+
+## ---- build and run ---------------------------------------------------------
+
+build:
+	$(CARGO) build --locked -p emitgate
+
+release:
+	$(CARGO) build --locked --release -p emitgate
+
+# Extra gateway flags: make run ARGS="--key myapp"
+run: build
+	@scripts/run.sh $(ARGS)
+
+## ---- tests -----------------------------------------------------------------
+
+test: setup build
+	$(MAKE) --no-print-directory test-rust test-harness test-sdks
+
+test-rust:
+	$(CARGO) test --locked --workspace
+
+test-harness:
+	npm test --prefix tests/harness
+
+test-sdks:
+	@for s in $(SDKS); do echo "== sdk/$$s"; $(MAKE) --no-print-directory -C sdk/$$s test || exit 1; done
+
+## ---- lint and generated code ----------------------------------------------
+
+lint: setup lint-rust lint-proto lint-sdks
+
+lint-rust:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+lint-proto:
+	$(BUF) lint
+	@if git rev-parse --verify -q main >/dev/null && git cat-file -e main:buf.yaml 2>/dev/null; then \
+		echo "buf breaking against main"; $(BUF) breaking --against '.git#branch=main'; \
+	else echo "buf breaking: no main branch with buf.yaml to compare against"; fi
+
+# Each SDK's lint regenerates its code and fails on drift.
+lint-sdks:
+	@for s in $(SDKS); do echo "== sdk/$$s"; $(MAKE) --no-print-directory -C sdk/$$s lint || exit 1; done
+
+generate:
+	@for s in $(SDKS); do $(MAKE) --no-print-directory -C sdk/$$s generate || exit 1; done
+
+clean:
+	$(CARGO) clean
+	rm -rf .run
