@@ -3,6 +3,7 @@ package emitgate
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -114,9 +115,10 @@ func (b *Batch) record(err error) bool {
 // their ItemResult while the valid ones are published (unless Atomic).
 //
 // A batch larger than the gateway's item limit (WithMaxBatchItems) is split
-// into several requests, sent one after the other; if the gateway refuses
-// a request as too large, Send halves the request size and tries again,
-// and the Client remembers the smaller size.
+// into several requests, sent one after the other. If the gateway refuses
+// a request as too large (which publishes nothing), Send retries with the
+// limit the gateway states, or half the size, and the Client remembers the
+// smaller size for later batches.
 //
 // Send returns an *Error, and sends nothing, when an item was refused when
 // it was added. When a request fails as a whole (the gateway or Redis is
@@ -136,8 +138,8 @@ func (b *Batch) Send(ctx context.Context) (BatchResult, error) {
 		chunk := b.items[off : off+size]
 		resp, err := b.sendChunk(ctx, chunk)
 		if err != nil {
-			if !b.atomic && len(chunk) > 1 && isTooManyItems(err) {
-				b.shrink(len(chunk) / 2)
+			if limit, ok := tooManyItems(err); ok && !b.atomic && len(chunk) > 1 {
+				b.shrink(min(limit, len(chunk)/2))
 				continue
 			}
 			for i := off; i < len(b.items); i++ {
@@ -192,19 +194,27 @@ func (b *Batch) shrink(n int) {
 	}
 }
 
-// isTooManyItems reports whether the gateway refused a BatchEmit request
-// because of its number of items.
-func isTooManyItems(err error) bool {
-	e, ok := err.(*Error)
-	if !ok || e.Code != codes.InvalidArgument {
-		return false
+// tooManyItems reports whether the gateway refused a BatchEmit request
+// because of its number of items, and the limit when the violation states
+// it ("… over the limit max_batch_items = 5"); the limit is larger than any
+// request size otherwise.
+func tooManyItems(err error) (limit int, ok bool) {
+	e, isErr := err.(*Error)
+	if !isErr || e.Code != codes.InvalidArgument {
+		return 0, false
 	}
 	for _, v := range e.Violations {
-		if v.Field == "items" {
-			return true
+		if v.Field != "items" {
+			continue
 		}
+		if _, after, found := strings.Cut(v.Description, "max_batch_items = "); found {
+			if n, err := strconv.Atoi(strings.TrimSpace(after)); err == nil && n >= 1 {
+				return n, true
+			}
+		}
+		return math.MaxInt, true
 	}
-	return false
+	return 0, false
 }
 
 // shiftItemIndex turns a path of a request item ("items[3].emit.event")
