@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	emitgatev1 "github.com/emitgate/emitgate/sdk/go/gen/emitgate/v1"
 )
@@ -122,6 +123,9 @@ func newConfig(opts []Option) *config {
 //
 // Close the Client when done.
 func New(ctx context.Context, addr string, opts ...Option) (*Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, connectError(ctx, addr)
+	}
 	cfg := newConfig(opts)
 	creds := cfg.creds
 	if creds == nil {
@@ -130,37 +134,51 @@ func New(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	dialOpts := append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, cfg.dialOptions...)
 	conn, err := grpc.NewClient(addr, dialOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("emitgate: %w", err)
+		return nil, localError(err, fmt.Sprintf("cannot connect to %q: %v", addr, err))
 	}
 	if cfg.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.timeout)
 		defer cancel()
 	}
-	if err := waitReady(ctx, conn); err != nil {
+	if !waitReady(ctx, conn) {
 		_ = conn.Close()
-		return nil, fmt.Errorf("emitgate: connecting to %s: %w", addr, err)
+		return nil, connectError(ctx, addr)
 	}
 	c := newClient(emitgatev1.NewEmitterServiceClient(conn), cfg)
 	c.conn = conn
 	return c, nil
 }
 
-// waitReady connects conn and waits until it is ready, its first attempt
-// failed, or ctx ended.
-func waitReady(ctx context.Context, conn *grpc.ClientConn) error {
+// waitReady connects conn and waits until it is ready (true), its first
+// attempt failed or ctx ended (false).
+func waitReady(ctx context.Context, conn *grpc.ClientConn) bool {
 	conn.Connect()
 	for {
 		s := conn.GetState()
 		switch s {
 		case connectivity.Ready:
-			return nil
+			return true
 		case connectivity.TransientFailure, connectivity.Shutdown:
-			return &Error{Code: codes.Unavailable, Message: "the gateway cannot be reached (connection refused, wrong address, or TLS against a plaintext gateway?)"}
+			return false
 		}
 		if !conn.WaitForStateChange(ctx, s) {
-			return fromCall(ctx, ctx.Err())
+			return false
 		}
+	}
+}
+
+// connectError is the error of a New that did not get a connection.
+func connectError(ctx context.Context, addr string) *Error {
+	if err := ctx.Err(); err != nil {
+		e := fromStatus(status.FromContextError(err))
+		e.Message = fmt.Sprintf("no connection to the gateway at %s: %v", addr, err)
+		e.cause = err
+		return e
+	}
+	return &Error{
+		Code:    codes.Unavailable,
+		Message: fmt.Sprintf("cannot connect to the gateway at %s (nothing listening, unknown host, or a TLS mismatch)", addr),
 	}
 }
 
