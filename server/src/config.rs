@@ -460,6 +460,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_file_is_valid() {
+        let c = Config::from_toml(include_str!("../../config/emitgate.example.toml")).unwrap();
+        assert_eq!(c.targets.len(), 2);
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.redis_pool_size, 8);
+    }
+
+    #[test]
     fn errors_name_the_setting() {
         let e = Config::from_toml("listen = \"nope\"").unwrap_err();
         assert_eq!(e.setting, "listen");
