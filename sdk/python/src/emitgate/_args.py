@@ -1,0 +1,157 @@
+"""Encoding of event arguments (plain Python values) into ``emitgate.v1.Argument``.
+
+Rules, applied to each argument:
+
+* ``bytes`` / ``bytearray`` / ``memoryview`` become a ``binary`` argument
+  (clients get a Buffer / ArrayBuffer).
+* A value holding bytes anywhere inside, or an ``int`` outside ±(2**53 - 1),
+  is sent as one pre-encoded ``msgpack`` value so nothing is lost on the way.
+* Anything else travels as JSON text (the ``json`` oneof).
+* ``None``, ``bool``, ``int``, ``float``, ``str``, lists, tuples and mappings
+  with ``str`` (or ``int``, sent as its decimal string) keys are accepted. A
+  timezone-aware ``datetime`` is sent as the ISO 8601 UTC string with
+  millisecond precision that JavaScript's ``Date#toJSON`` gives
+  (``2023-11-14T22:13:20.000Z``), which is what clients receive for a Date.
+* Anything else (a set, a naive datetime, an object, NaN, an integer msgpack
+  cannot hold) raises ``TypeError`` / ``ValueError`` naming the argument index,
+  before any network call.
+
+``server_side_emit`` arguments reach the Socket.IO servers through JSON, so
+there bytes are refused and integers must stay within ±(2**53 - 1).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+from collections.abc import Mapping, Sequence
+
+import msgpack
+
+from emitgate._gen.emitgate.v1 import emitter_pb2 as pb
+
+__all__ = ["MAX_SAFE_INTEGER", "encode_args"]
+
+MAX_SAFE_INTEGER = 2**53 - 1
+"""The largest integer a JavaScript number holds exactly (``Number.MAX_SAFE_INTEGER``)."""
+
+_INT64_MIN = -(2**63)
+_UINT64_MAX = 2**64 - 1
+_MAX_DEPTH = 256
+_BYTES_TYPES = (bytes, bytearray, memoryview)
+
+
+class _State:
+    __slots__ = ("needs_msgpack", "server_side")
+
+    def __init__(self, server_side: bool) -> None:
+        self.server_side = server_side
+        self.needs_msgpack = False
+
+
+def _where(index: int, path: str) -> str:
+    return f"argument {index}" + (f" at {path}" if path else "")
+
+
+def _iso_utc(value: datetime.datetime, index: int, path: str) -> str:
+    offset = value.utcoffset()
+    if offset is None:
+        raise TypeError(
+            f"{_where(index, path)}: naive datetime {value!r} has no timezone; "
+            "pass an aware datetime (e.g. tzinfo=datetime.timezone.utc) or a string"
+        )
+    utc = (value - offset).replace(tzinfo=None)
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T"
+        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
+    )
+
+
+def _convert(
+    value: object, index: int, path: str, depth: int, state: _State, stack: set[int]
+) -> object:
+    """Return ``value`` normalized for JSON / msgpack encoding, or raise."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return value
+        if state.server_side:
+            raise ValueError(
+                f"{_where(index, path)}: integer {value} is outside ±(2**53 - 1); "
+                "server_side_emit arguments travel as JSON numbers and would lose precision"
+            )
+        if not _INT64_MIN <= value <= _UINT64_MAX:
+            raise ValueError(
+                f"{_where(index, path)}: integer {value} does not fit in 64 bits "
+                "(MessagePack holds -2**63 .. 2**64 - 1); send it as a string"
+            )
+        state.needs_msgpack = True
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{_where(index, path)}: {value!r} is not a finite number")
+        return value
+    if isinstance(value, _BYTES_TYPES):
+        if state.server_side:
+            raise TypeError(
+                f"{_where(index, path)}: server_side_emit arguments travel as JSON "
+                "and cannot hold bytes"
+            )
+        state.needs_msgpack = True
+        return bytes(value)
+    if isinstance(value, datetime.datetime):
+        return _iso_utc(value, index, path)
+    if isinstance(value, (list, tuple, Mapping)):
+        if depth >= _MAX_DEPTH:
+            raise ValueError(f"{_where(index, path)}: nested deeper than {_MAX_DEPTH} levels")
+        marker = id(value)
+        if marker in stack:
+            raise ValueError(f"{_where(index, path)}: contains a reference to itself")
+        stack.add(marker)
+        try:
+            if isinstance(value, Mapping):
+                out: dict[str, object] = {}
+                for key, item in value.items():
+                    if isinstance(key, str):
+                        name = key
+                    elif isinstance(key, int) and not isinstance(key, bool):
+                        name = str(key)
+                    else:
+                        raise TypeError(
+                            f"{_where(index, path)}: mapping key {key!r} is a "
+                            f"{type(key).__name__}; keys must be str (or int)"
+                        )
+                    if name in out:
+                        raise ValueError(f"{_where(index, path)}: duplicate key {name!r}")
+                    out[name] = _convert(item, index, f"{path}[{name!r}]", depth + 1, state, stack)
+                return out
+            return [
+                _convert(item, index, f"{path}[{i}]", depth + 1, state, stack)
+                for i, item in enumerate(value)
+            ]
+        finally:
+            stack.discard(marker)
+    raise TypeError(
+        f"{_where(index, path)}: cannot send a value of type {type(value).__name__} "
+        "(use None, bool, int, float, str, bytes, list, tuple, dict or an aware datetime)"
+    )
+
+
+def encode_arg(index: int, value: object, *, server_side: bool = False) -> pb.Argument:
+    """Encode one event argument; ``index`` names it in error messages."""
+    if isinstance(value, _BYTES_TYPES) and not server_side:
+        return pb.Argument(binary=bytes(value))
+    state = _State(server_side)
+    normalized = _convert(value, index, "", 0, state, set())
+    if state.needs_msgpack:
+        packed: bytes = msgpack.packb(normalized, use_bin_type=True)
+        return pb.Argument(msgpack=packed)
+    text = json.dumps(normalized, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return pb.Argument(json=text)
+
+
+def encode_args(args: Sequence[object], *, server_side: bool = False) -> list[pb.Argument]:
+    """Encode event arguments in order, raising ``TypeError`` / ``ValueError`` early."""
+    return [encode_arg(i, value, server_side=server_side) for i, value in enumerate(args)]

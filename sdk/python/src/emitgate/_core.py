@@ -1,0 +1,464 @@
+"""The parts shared by the sync and asyncio clients: selections, requests, batching."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar, Union
+
+import grpc
+
+from emitgate._args import encode_args
+from emitgate._errors import EmitgateError, FieldViolation, InvalidArgument, status_code
+from emitgate._gen.emitgate.v1 import emitter_pb2 as pb
+from emitgate._results import BatchItemResult, BatchResult
+
+__version__ = "0.1.0"
+
+Rooms = Union[str, Iterable[str]]
+"""One room name, or an iterable of room names (a socket id is a room too)."""
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAX_BATCH_ITEMS = 1000
+
+
+def normalize_namespace(namespace: str) -> str:
+    """Return the namespace with a leading ``/``, as the JavaScript ``of()`` does."""
+    if not isinstance(namespace, str):
+        raise TypeError(f"namespace must be a str, not {type(namespace).__name__}")
+    if not namespace:
+        return "/"
+    return namespace if namespace.startswith("/") else "/" + namespace
+
+
+def room_list(rooms: Rooms, what: str) -> tuple[str, ...]:
+    """Return ``rooms`` as a tuple of names, checking their type."""
+    if isinstance(rooms, str):
+        return (rooms,)
+    if isinstance(rooms, (bytes, bytearray)):
+        raise TypeError(f"{what} must be str or an iterable of str, not bytes")
+    try:
+        names = tuple(rooms)
+    except TypeError:
+        raise TypeError(
+            f"{what} must be str or an iterable of str, not {type(rooms).__name__}"
+        ) from None
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"{what} must contain only str, not {type(name).__name__}")
+    return names
+
+
+def _merge(current: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
+    """Append ``extra`` to ``current`` without duplicates, keeping order (a JS Set)."""
+    return tuple(dict.fromkeys(current + extra))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which sockets an operation reaches and how: the state of a fluent chain."""
+
+    target: str
+    namespace: str = "/"
+    rooms: tuple[str, ...] = ()
+    except_rooms: tuple[str, ...] = ()
+    volatile: bool = False
+    compress: bool | None = None
+
+    def flags(self) -> pb.EmitFlags:
+        """Return the delivery flags of this selection."""
+        flags = pb.EmitFlags(volatile=self.volatile)
+        if self.compress is not None:
+            flags.compress = self.compress
+        return flags
+
+
+_F = TypeVar("_F", bound="Fluent[Any]")
+_OwnerT = TypeVar("_OwnerT")
+
+
+class Fluent(Generic[_OwnerT]):
+    """Immutable chain methods shared by every operator (like the JS BroadcastOperator)."""
+
+    __slots__ = ("_owner", "_sel")
+
+    def __init__(self, owner: _OwnerT, selection: Selection) -> None:
+        """Bind a selection to the client or batch that will carry its calls."""
+        self._owner = owner
+        self._sel = selection
+
+    def _derive(self: _F, selection: Selection) -> _F:
+        return type(self)(self._owner, selection)
+
+    def to(self: _F, rooms: Rooms) -> _F:
+        """Target the sockets in ``rooms`` too (a room name or an iterable of them).
+
+        Returns a new operator; this one is unchanged.
+        """
+        sel = self._sel
+        return self._derive(replace(sel, rooms=_merge(sel.rooms, room_list(rooms, "rooms"))))
+
+    def in_(self: _F, rooms: Rooms) -> _F:
+        """Alias of :meth:`to` (``in`` is a Python keyword)."""
+        return self.to(rooms)
+
+    def except_(self: _F, rooms: Rooms) -> _F:
+        """Skip the sockets in ``rooms`` (``except`` is a Python keyword).
+
+        Returns a new operator; this one is unchanged.
+        """
+        sel = self._sel
+        merged = _merge(sel.except_rooms, room_list(rooms, "except rooms"))
+        return self._derive(replace(sel, except_rooms=merged))
+
+    @property
+    def volatile(self: _F) -> _F:
+        """Allow the event to be dropped for clients that are not ready to receive it."""
+        return self._derive(replace(self._sel, volatile=True))
+
+    def compress(self: _F, compress: bool) -> _F:
+        """Ask the servers to compress (or not) the packet on client connections."""
+        if not isinstance(compress, bool):
+            raise TypeError(f"compress must be a bool, not {type(compress).__name__}")
+        return self._derive(replace(self._sel, compress=compress))
+
+    @property
+    def namespace(self) -> str:
+        """The namespace this operator publishes to."""
+        return self._sel.namespace
+
+    @property
+    def rooms(self) -> tuple[str, ...]:
+        """The rooms selected so far."""
+        return self._sel.rooms
+
+    @property
+    def except_rooms(self) -> tuple[str, ...]:
+        """The rooms excluded so far."""
+        return self._sel.except_rooms
+
+    def __repr__(self) -> str:
+        """Describe the selection."""
+        s = self._sel
+        return (
+            f"{type(self).__name__}(target={s.target!r}, namespace={s.namespace!r}, "
+            f"rooms={list(s.rooms)!r}, except_rooms={list(s.except_rooms)!r}, "
+            f"volatile={s.volatile!r}, compress={s.compress!r})"
+        )
+
+
+def _check_event(event: str) -> None:
+    if not isinstance(event, str):
+        raise TypeError(f"event must be a str, not {type(event).__name__}")
+
+
+def emit_request(sel: Selection, event: str, args: Sequence[object]) -> pb.EmitRequest:
+    """Build an EmitRequest; an emit without a room is refused like the server would."""
+    _check_event(event)
+    if not sel.rooms:
+        raise InvalidArgument(
+            "emit needs at least one room: use to()/in_(), or broadcast() to reach "
+            "every socket of the namespace",
+            violations=[FieldViolation("rooms", "at least one room is required")],
+        )
+    return pb.EmitRequest(
+        target=sel.target,
+        namespace=sel.namespace,
+        rooms=sel.rooms,
+        except_rooms=sel.except_rooms,
+        event=event,
+        args=encode_args(args),
+        flags=sel.flags(),
+    )
+
+
+def broadcast_request(sel: Selection, event: str, args: Sequence[object]) -> pb.BroadcastRequest:
+    """Build a BroadcastRequest; rooms chosen with to() are refused (use emit)."""
+    _check_event(event)
+    if sel.rooms:
+        raise InvalidArgument(
+            "broadcast reaches every socket of the namespace and takes no room: "
+            "use emit() to reach the selected rooms",
+            violations=[FieldViolation("rooms", "broadcast takes no room")],
+        )
+    return pb.BroadcastRequest(
+        target=sel.target,
+        namespace=sel.namespace,
+        except_rooms=sel.except_rooms,
+        event=event,
+        args=encode_args(args),
+        flags=sel.flags(),
+    )
+
+
+def sockets_join_request(sel: Selection, rooms: Rooms) -> pb.SocketsJoinRequest:
+    """Build a SocketsJoinRequest for the selected sockets."""
+    return pb.SocketsJoinRequest(
+        target=sel.target,
+        namespace=sel.namespace,
+        rooms=sel.rooms,
+        except_rooms=sel.except_rooms,
+        join_rooms=room_list(rooms, "rooms"),
+    )
+
+
+def sockets_leave_request(sel: Selection, rooms: Rooms) -> pb.SocketsLeaveRequest:
+    """Build a SocketsLeaveRequest for the selected sockets."""
+    return pb.SocketsLeaveRequest(
+        target=sel.target,
+        namespace=sel.namespace,
+        rooms=sel.rooms,
+        except_rooms=sel.except_rooms,
+        leave_rooms=room_list(rooms, "rooms"),
+    )
+
+
+def disconnect_sockets_request(sel: Selection, close: bool) -> pb.DisconnectSocketsRequest:
+    """Build a DisconnectSocketsRequest for the selected sockets."""
+    if not isinstance(close, bool):
+        raise TypeError(f"close must be a bool, not {type(close).__name__}")
+    return pb.DisconnectSocketsRequest(
+        target=sel.target,
+        namespace=sel.namespace,
+        rooms=sel.rooms,
+        except_rooms=sel.except_rooms,
+        close=close,
+    )
+
+
+def server_side_emit_request(
+    sel: Selection, event: str, args: Sequence[object]
+) -> pb.ServerSideEmitRequest:
+    """Build a ServerSideEmitRequest; it reaches servers, so rooms make no sense."""
+    _check_event(event)
+    if sel.rooms or sel.except_rooms:
+        raise InvalidArgument(
+            "server_side_emit reaches the Socket.IO servers of the namespace, not "
+            "sockets: it takes no room",
+            violations=[
+                FieldViolation(name, "server_side_emit takes no room")
+                for name, given in (("rooms", sel.rooms), ("except_rooms", sel.except_rooms))
+                if given
+            ],
+        )
+    return pb.ServerSideEmitRequest(
+        target=sel.target,
+        namespace=sel.namespace,
+        event=event,
+        args=encode_args(args, server_side=True),
+    )
+
+
+def call_metadata(api_key: str | None) -> tuple[tuple[str, str], ...]:
+    """Return the metadata sent with every call (the API key as a bearer token)."""
+    if api_key is None:
+        return ()
+    if not isinstance(api_key, str) or not api_key:
+        raise ValueError("api_key must be a non-empty str")
+    return (("authorization", f"Bearer {api_key}"),)
+
+
+def channel_credentials(
+    *,
+    insecure: bool,
+    root_certificates: bytes | None,
+    private_key: bytes | None,
+    certificate_chain: bytes | None,
+) -> grpc.ChannelCredentials | None:
+    """Return TLS credentials, or ``None`` for a plaintext channel."""
+    if (private_key is None) != (certificate_chain is None):
+        raise ValueError("private_key and certificate_chain must be given together")
+    if insecure:
+        if root_certificates is not None or private_key is not None:
+            raise ValueError("insecure=True cannot be combined with TLS certificates")
+        return None
+    return grpc.ssl_channel_credentials(
+        root_certificates=root_certificates,
+        private_key=private_key,
+        certificate_chain=certificate_chain,
+    )
+
+
+def channel_options(options: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Return the channel options, with the SDK's user agent unless one is given."""
+    merged = list(options)
+    if not any(name == "grpc.primary_user_agent" for name, _ in merged):
+        merged.append(("grpc.primary_user_agent", f"emitgate-python/{__version__}"))
+    return merged
+
+
+def check_timeout(timeout: float | None) -> float | None:
+    """Validate a per-call timeout in seconds (``None``: no deadline)."""
+    if timeout is not None and (isinstance(timeout, bool) or not timeout > 0):
+        raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+    return timeout
+
+
+def check_max_batch_items(value: int) -> int:
+    """Validate the batch chunk size."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"max_batch_items must be a positive int, not {value!r}")
+    return value
+
+
+_ITEM_PATH = re.compile(r"^items\[(\d+)\]")
+
+
+def _shift_field(field: str, offset: int) -> str:
+    """Turn ``items[3].emit.event`` of a chunk into the batch-level path."""
+    if offset == 0:
+        return field
+    return _ITEM_PATH.sub(lambda m: f"items[{int(m[1]) + offset}]", field, count=1)
+
+
+def _smaller_limit(error: EmitgateError, sent: int) -> int | None:
+    """Return a smaller chunk size if ``error`` says the chunk had too many items.
+
+    The gateway rejects a BatchEmit with more items than its limit as a whole
+    (INVALID_ARGUMENT on the field ``items``) before publishing anything, so the
+    chunk can be resent smaller. The limit is read from the description when it
+    names a number below ``sent``; otherwise the chunk is halved.
+    """
+    if not isinstance(error, InvalidArgument) or sent <= 1:
+        return None
+    if not error.violations or any(v.field != "items" for v in error.violations):
+        return None
+    numbers = [
+        int(n)
+        for v in error.violations
+        for n in re.findall(r"\d+", v.description)
+        if 0 < int(n) < sent
+    ]
+    return max(numbers) if numbers else max(1, sent // 2)
+
+
+class BatchPlan:
+    """Splits a batch into BatchEmit requests and gathers their results.
+
+    Non-atomic batches are sent in chunks of at most ``limit`` items; when the
+    gateway answers that a chunk has too many items, the chunk is resent smaller
+    and :attr:`limit` remembers the smaller size. Atomic batches always go in one
+    request, so that the gateway can keep them all-or-nothing.
+    """
+
+    def __init__(self, items: Sequence[pb.BatchItem], *, atomic: bool, limit: int) -> None:
+        """Plan the sending of ``items``."""
+        self.items = items
+        self.atomic = atomic
+        self.limit = limit
+        self.offset = 0
+        self.requests = 0
+        self._size = 0
+        self._results: list[BatchItemResult] = []
+        self._published = 0
+        self._failed = 0
+        self._receivers = 0
+
+    def next_request(self) -> pb.BatchEmitRequest | None:
+        """Return the next request to send, or ``None`` when everything was sent."""
+        if self.offset >= len(self.items):
+            return None
+        if self.atomic:
+            self._size = len(self.items)
+        else:
+            self._size = min(self.limit, len(self.items) - self.offset)
+        chunk = self.items[self.offset : self.offset + self._size]
+        return pb.BatchEmitRequest(items=chunk, atomic=self.atomic)
+
+    def on_response(self, response: pb.BatchEmitResponse) -> None:
+        """Record the answer to the request last returned by :meth:`next_request`."""
+        self.requests += 1
+        for i, item in enumerate(response.results):
+            self._results.append(
+                BatchItemResult(
+                    index=self.offset + i,
+                    code=status_code(item.code),
+                    message=item.message,
+                    violations=tuple(
+                        FieldViolation(_shift_field(v.field, self.offset), v.description)
+                        for v in item.violations
+                    ),
+                    receivers=item.receivers,
+                )
+            )
+        self._published += response.published
+        self._failed += response.failed
+        self._receivers += response.receivers
+        self.offset += self._size
+
+    def on_error(self, error: EmitgateError) -> bool:
+        """Decide whether a failed request is resent smaller (True) or raised (False)."""
+        if self.atomic:
+            return False
+        smaller = _smaller_limit(error, self._size)
+        if smaller is None:
+            return False
+        self.limit = smaller
+        return True
+
+    def result(self) -> BatchResult:
+        """Return the results gathered so far."""
+        return BatchResult(
+            results=tuple(self._results),
+            published=self._published,
+            failed=self._failed,
+            receivers=self._receivers,
+            requests=self.requests,
+        )
+
+
+class BatchItems:
+    """The items queued in a batch, shared by its operators."""
+
+    __slots__ = ("items", "sealed")
+
+    def __init__(self) -> None:
+        """Start an empty batch."""
+        self.items: list[pb.BatchItem] = []
+        self.sealed = False
+
+    def add(self, item: pb.BatchItem) -> int:
+        """Queue ``item`` and return its index."""
+        if self.sealed:
+            raise RuntimeError("this batch was already sent; start a new one with client.batch()")
+        self.items.append(item)
+        return len(self.items) - 1
+
+
+_OpT = TypeVar("_OpT", bound="Fluent[Any]")
+
+
+class EntryPoint(Generic[_OpT]):
+    """The chain starters of a client or batch: ``of`` and its shortcuts on ``/``."""
+
+    __slots__ = ()
+
+    def of(self, namespace: str = "/", *, target: str | None = None) -> _OpT:
+        """Return an operator on ``namespace`` (a missing leading ``/`` is added).
+
+        ``target`` names the configured Socket.IO cluster to publish to; by
+        default the client's target is used.
+        """
+        raise NotImplementedError
+
+    def to(self, rooms: Rooms) -> _OpT:
+        """Shortcut for ``of("/").to(rooms)``."""
+        return self.of().to(rooms)
+
+    def in_(self, rooms: Rooms) -> _OpT:
+        """Shortcut for ``of("/").in_(rooms)``."""
+        return self.of().in_(rooms)
+
+    def except_(self, rooms: Rooms) -> _OpT:
+        """Shortcut for ``of("/").except_(rooms)``."""
+        return self.of().except_(rooms)
+
+    @property
+    def volatile(self) -> _OpT:
+        """Shortcut for ``of("/").volatile``."""
+        return self.of().volatile
+
+    def compress(self, compress: bool) -> _OpT:
+        """Shortcut for ``of("/").compress(compress)``."""
+        return self.of().compress(compress)
