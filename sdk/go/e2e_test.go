@@ -815,6 +815,25 @@ func TestUnreachableRedisIsUnavailable(t *testing.T) {
 	if !emitgate.IsUnavailable(err) || res.Failed != 1 || !emitgate.IsUnavailable(res.Items[0].Err) {
 		t.Fatalf("batch: want Unavailable, got %+v %v", res, err)
 	}
+
+	// Mixed with items for a reachable target, only the unreachable
+	// target's items fail.
+	up := newClient(t, s)
+	ns := namespaceFor(t)
+	member := s.connect(t, ns, 0, "r")
+	res, err = up.Batch().
+		Emit(up.Of(ns).To("r"), "first").
+		Broadcast(c.Of(ns), "lost").
+		Emit(up.Of(ns).To("r"), "third").
+		Send(ctx)
+	if err != nil || res.Published != 2 || res.Failed != 1 || !emitgate.IsUnavailable(res.Items[1].Err) ||
+		res.Items[0].Err != nil || res.Items[2].Err != nil {
+		t.Fatalf("mixed batch: %+v %v", res, err)
+	}
+	got := barrier(t, up, ns, member)[0]
+	if len(got) != 2 || got[0].Event != "first" || got[1].Event != "third" {
+		t.Fatalf("member got %v", got)
+	}
 }
 
 func TestDeadlines(t *testing.T) {
