@@ -29,6 +29,17 @@ def test_import_beside_python_socketio() -> None:
     assert out.split() == ["Client", "AsyncRedisManager"]
 
 
+def test_error_details_do_not_collide_with_googleapis_common_protos() -> None:
+    # emitgate's private copy of google.rpc lives under another proto package, so
+    # both register in the same protobuf descriptor pool, in either import order.
+    for order in (
+        "import emitgate; from google.rpc import error_details_pb2, status_pb2",
+        "from google.rpc import error_details_pb2, status_pb2; import emitgate",
+    ):
+        out = run_python(f"{order}; print(status_pb2.Status.DESCRIPTOR.full_name)")
+        assert out.strip() == "google.rpc.Status"
+
+
 def test_importing_claims_no_other_top_level_name() -> None:
     # What the runtime dependencies import by themselves is the baseline.
     out = run_python(
