@@ -110,10 +110,10 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    /// The name used in config files and messages.
-    pub fn name(self) -> &'static str {
+    /// The codec of this dialect for a target.
+    pub fn codec(self, target: &TargetConfig) -> Box<dyn crate::codec::Dialect> {
         match self {
-            Dialect::SocketIo => "socketio",
+            Dialect::SocketIo => Box::new(crate::codec::socketio::SocketIo::new(&target.key)),
         }
     }
 }

@@ -44,6 +44,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// The target's dialect has no such operation.
+    #[error("not supported by the {dialect:?} dialect of target {target:?}: {what}")]
+    Unsupported {
+        /// The target.
+        target: String,
+        /// Its dialect.
+        dialect: &'static str,
+        /// What is not supported.
+        what: String,
+    },
+
     /// Redis did not answer within the configured timeout.
     #[error("Redis of target {target:?} did not answer within {timeout:?}")]
     RedisTimeout {
@@ -60,6 +71,7 @@ impl Error {
         match self {
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::UnknownTarget(_) => Code::NotFound,
+            Error::Unsupported { .. } => Code::Unimplemented,
             // A timeout is reported as UNAVAILABLE, not DEADLINE_EXCEEDED:
             // it is the dependency that is down, not the caller's deadline.
             Error::Unavailable { .. } | Error::RedisTimeout { .. } => Code::Unavailable,

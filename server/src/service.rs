@@ -1,29 +1,19 @@
 //! The `emitgate.v1.EmitterService` implementation: validate → encode →
-//! publish. Validation and encoding live in [`crate::validate`] and
-//! [`crate::codec`]; Redis in [`crate::target`].
+//! publish. Validation lives in [`crate::validate`], encoding in the
+//! target's [`Dialect`](crate::codec::Dialect), Redis in [`crate::target`].
 
 use std::{collections::HashMap, sync::Arc};
 
 use tonic::{Request, Response, Status};
 
 use crate::{
-    codec::socketio::{self, EventPacket, Flags, Selector},
+    codec::{CodecError, Event, Flags, Message, Selector},
     config::{Config, DEFAULT_TARGET, Limits},
     error::{Error, Violation},
     pb::{self, emitter_service_server::EmitterService},
-    target::Target,
+    target::{Reply, Target},
     validate::Checker,
 };
-
-/// A channel and a payload, as PUBLISHed.
-type Message = (Vec<u8>, Vec<u8>);
-
-/// The messages of one batch that go to one target, with their item indices.
-struct TargetBatch {
-    target: Arc<Target>,
-    indices: Vec<usize>,
-    messages: Vec<Message>,
-}
 
 /// One operation of the API, borrowed from its request.
 #[derive(Debug, Clone, Copy)]
@@ -42,15 +32,34 @@ pub enum Operation<'a> {
     ServerSideEmit(&'a pb::ServerSideEmitRequest),
 }
 
-/// A validated, encoded operation: what is published, and where.
+impl Operation<'_> {
+    /// The `target` field of the request.
+    pub fn target(&self) -> &str {
+        match self {
+            Operation::Emit(r) => &r.target,
+            Operation::Broadcast(r) => &r.target,
+            Operation::SocketsJoin(r) => &r.target,
+            Operation::SocketsLeave(r) => &r.target,
+            Operation::DisconnectSockets(r) => &r.target,
+            Operation::ServerSideEmit(r) => &r.target,
+        }
+    }
+}
+
+/// A validated, encoded operation: what is sent, and where.
 #[derive(Debug)]
 pub struct Encoded {
-    /// The target it is published to.
+    /// The target it is sent to.
     pub target: Arc<Target>,
-    /// The Redis channel.
-    pub channel: Vec<u8>,
-    /// The exact payload bytes.
-    pub payload: Vec<u8>,
+    /// The Redis message.
+    pub message: Message,
+}
+
+/// The messages of one batch that go to one target, with their item indices.
+struct TargetBatch {
+    target: Arc<Target>,
+    indices: Vec<usize>,
+    messages: Vec<Message>,
 }
 
 /// The gRPC service: targets and limits, shared by every call.
@@ -86,169 +95,139 @@ impl Gateway {
             .ok_or_else(|| Error::UnknownTarget(name.to_owned()))
     }
 
-    /// Validates and encodes an Emit (`rooms` is `Some`) or a Broadcast.
-    #[allow(clippy::too_many_arguments)]
-    fn prepare_event(
-        &self,
-        prefix: &str,
-        target: &str,
-        namespace: &str,
-        rooms: Option<&[String]>,
-        except: &[String],
-        event: &str,
-        args: &[pb::Argument],
-        flags: Option<&pb::EmitFlags>,
-    ) -> Result<Encoded, Error> {
-        let mut c = Checker::new(&self.limits, prefix);
-        let nsp = c.namespace(namespace);
-        c.event("event", event, false);
-        let rooms = rooms.map(|r| c.rooms("rooms", r, true)).unwrap_or_default();
-        let except = c.rooms("except_rooms", except, false);
-        let (arg_count, args) = c.msgpack_args(args);
-        if !c.violations.is_empty() {
-            return Err(Error::InvalidArgument(c.violations));
-        }
-        let target = self.target(target)?;
-        let packet = EventPacket {
-            nsp: &nsp,
-            rooms: &rooms,
-            except: &except,
-            event,
-            arg_count,
-            args: &args,
-            flags: flags.map_or_else(Flags::default, |f| Flags {
-                volatile: f.volatile,
-                compress: f.compress,
-            }),
-        };
-        let mut payload = Vec::new();
-        packet.encode(&mut payload);
-        c.packet_size(payload.len());
-        c.finish().map_err(Error::InvalidArgument)?;
-        Ok(Encoded {
-            channel: target.channels.event_channel(&nsp, &rooms),
-            payload,
-            target: Arc::clone(target),
-        })
-    }
-
-    /// Validates and encodes one operation without publishing it (no I/O).
+    /// Validates and encodes one operation without sending it (no I/O).
     pub fn encode(&self, op: Operation<'_>) -> Result<Encoded, Error> {
         self.encode_at("", op)
     }
 
-    /// [`encode`](Self::encode) with field paths under `prefix`.
+    /// [`encode`](Self::encode) with field paths under `prefix`. Field
+    /// violations are reported before an unknown target.
     fn encode_at(&self, prefix: &str, op: Operation<'_>) -> Result<Encoded, Error> {
-        match op {
-            Operation::Emit(r) => self.prepare_emit(prefix, r),
-            Operation::Broadcast(r) => self.prepare_broadcast(prefix, r),
-            Operation::SocketsJoin(r) => self.prepare_request(
-                &r.target,
-                &r.namespace,
-                &r.rooms,
-                &r.except_rooms,
-                |c| Some(c.rooms("join_rooms", &r.join_rooms, true)),
-                socketio::sockets_join,
-            ),
-            Operation::SocketsLeave(r) => self.prepare_request(
-                &r.target,
-                &r.namespace,
-                &r.rooms,
-                &r.except_rooms,
-                |c| Some(c.rooms("leave_rooms", &r.leave_rooms, true)),
-                socketio::sockets_leave,
-            ),
-            Operation::DisconnectSockets(r) => self.prepare_request(
-                &r.target,
-                &r.namespace,
-                &r.rooms,
-                &r.except_rooms,
-                |_| None,
-                |sel, _| socketio::disconnect_sockets(sel, r.close),
-            ),
+        let mut c = Checker::new(&self.limits, prefix);
+        let message = match op {
+            Operation::Emit(r) => {
+                let nsp = c.namespace(&r.namespace);
+                c.event("event", &r.event, false);
+                let rooms = c.rooms("rooms", &r.rooms, true);
+                let except = c.rooms("except_rooms", &r.except_rooms, false);
+                let args = c.args(&r.args);
+                let target = checked_target(self, &mut c, op)?;
+                let flags = r.flags.as_ref().map_or_else(Flags::default, flags);
+                let event = Event {
+                    nsp: &nsp,
+                    rooms: &rooms,
+                    except: &except,
+                    event: &r.event,
+                    args: &args,
+                    flags,
+                };
+                (target, target.dialect.event(&event))
+            }
+            Operation::Broadcast(r) => {
+                let nsp = c.namespace(&r.namespace);
+                c.event("event", &r.event, false);
+                let except = c.rooms("except_rooms", &r.except_rooms, false);
+                let args = c.args(&r.args);
+                let target = checked_target(self, &mut c, op)?;
+                let flags = r.flags.as_ref().map_or_else(Flags::default, flags);
+                let event = Event {
+                    nsp: &nsp,
+                    rooms: &[],
+                    except: &except,
+                    event: &r.event,
+                    args: &args,
+                    flags,
+                };
+                (target, target.dialect.event(&event))
+            }
+            Operation::SocketsJoin(r) => {
+                let nsp = c.namespace(&r.namespace);
+                let rooms = c.rooms("rooms", &r.rooms, false);
+                let except = c.rooms("except_rooms", &r.except_rooms, false);
+                let join = c.rooms("join_rooms", &r.join_rooms, true);
+                let target = checked_target(self, &mut c, op)?;
+                (
+                    target,
+                    target.dialect.sockets_join(
+                        &nsp,
+                        Selector {
+                            rooms: &rooms,
+                            except: &except,
+                        },
+                        &join,
+                    ),
+                )
+            }
+            Operation::SocketsLeave(r) => {
+                let nsp = c.namespace(&r.namespace);
+                let rooms = c.rooms("rooms", &r.rooms, false);
+                let except = c.rooms("except_rooms", &r.except_rooms, false);
+                let leave = c.rooms("leave_rooms", &r.leave_rooms, true);
+                let target = checked_target(self, &mut c, op)?;
+                (
+                    target,
+                    target.dialect.sockets_leave(
+                        &nsp,
+                        Selector {
+                            rooms: &rooms,
+                            except: &except,
+                        },
+                        &leave,
+                    ),
+                )
+            }
+            Operation::DisconnectSockets(r) => {
+                let nsp = c.namespace(&r.namespace);
+                let rooms = c.rooms("rooms", &r.rooms, false);
+                let except = c.rooms("except_rooms", &r.except_rooms, false);
+                let target = checked_target(self, &mut c, op)?;
+                (
+                    target,
+                    target.dialect.disconnect_sockets(
+                        &nsp,
+                        Selector {
+                            rooms: &rooms,
+                            except: &except,
+                        },
+                        r.close,
+                    ),
+                )
+            }
             Operation::ServerSideEmit(r) => {
-                let mut c = Checker::new(&self.limits, prefix);
                 let nsp = c.namespace(&r.namespace);
                 c.event("event", &r.event, true);
-                let args = c.json_args(&r.args);
-                if !c.violations.is_empty() {
-                    return Err(Error::InvalidArgument(c.violations));
-                }
-                let target = self.target(&r.target)?;
-                let payload = socketio::server_side_emit(&r.event, &args);
-                c.packet_size(payload.len());
-                c.finish().map_err(Error::InvalidArgument)?;
-                Ok(Encoded {
-                    channel: target.channels.request_channel(&nsp),
-                    payload,
-                    target: Arc::clone(target),
-                })
+                let args = c.args(&r.args);
+                let target = checked_target(self, &mut c, op)?;
+                (target, target.dialect.server_side_emit(&nsp, &r.event, &args))
             }
-        }
-    }
-
-    /// Validates, encodes and publishes one operation; returns the receivers.
-    async fn run(&self, op: Operation<'_>) -> Result<u64, Error> {
-        let e = self.encode(op)?;
-        e.target.publish(&e.channel, &e.payload).await
-    }
-
-    fn prepare_emit(&self, prefix: &str, r: &pb::EmitRequest) -> Result<Encoded, Error> {
-        self.prepare_event(
-            prefix,
-            &r.target,
-            &r.namespace,
-            Some(&r.rooms),
-            &r.except_rooms,
-            &r.event,
-            &r.args,
-            r.flags.as_ref(),
-        )
-    }
-
-    fn prepare_broadcast(&self, prefix: &str, r: &pb::BroadcastRequest) -> Result<Encoded, Error> {
-        self.prepare_event(
-            prefix,
-            &r.target,
-            &r.namespace,
-            None,
-            &r.except_rooms,
-            &r.event,
-            &r.args,
-            r.flags.as_ref(),
-        )
-    }
-
-    /// Validates a socket operation's selector and encodes its JSON request
-    /// with `encode`.
-    fn prepare_request(
-        &self,
-        target: &str,
-        namespace: &str,
-        rooms: &[String],
-        except: &[String],
-        check: impl FnOnce(&mut Checker<'_>) -> Option<Vec<String>>,
-        encode: impl FnOnce(Selector<'_>, &[String]) -> Vec<u8>,
-    ) -> Result<Encoded, Error> {
-        let mut c = Checker::new(&self.limits, "");
-        let nsp = c.namespace(namespace);
-        let rooms = c.rooms("rooms", rooms, false);
-        let except = c.rooms("except_rooms", except, false);
-        let extra = check(&mut c).unwrap_or_default();
+        };
+        let (target, encoded) = message;
+        let message = match encoded {
+            Ok(m) => m,
+            Err(CodecError::Invalid { field, description }) => {
+                c.report(&field, description);
+                return Err(Error::InvalidArgument(c.violations));
+            }
+            Err(CodecError::Unsupported(what)) => {
+                return Err(Error::Unsupported {
+                    target: target.name.clone(),
+                    dialect: target.dialect.name(),
+                    what,
+                });
+            }
+        };
+        c.packet_size(message.payload().len());
         c.finish().map_err(Error::InvalidArgument)?;
-        let target = self.target(target)?;
-        let payload = encode(
-            Selector {
-                rooms: &rooms,
-                except: &except,
-            },
-            &extra,
-        );
         Ok(Encoded {
-            channel: target.channels.request_channel(&nsp),
-            payload,
             target: Arc::clone(target),
+            message,
         })
+    }
+
+    /// Validates, encodes and sends one operation.
+    async fn run(&self, op: Operation<'_>) -> Result<Reply, Error> {
+        let e = self.encode(op)?;
+        e.target.send(&e.message).await
     }
 
     async fn batch(&self, req: pb::BatchEmitRequest) -> Result<pb::BatchEmitResponse, Error> {
@@ -259,7 +238,7 @@ impl Gateway {
                 format!("{} items, over the limit max_batch_items = {max}", req.items.len()),
             )]));
         }
-        let prepared: Vec<Result<Encoded, Error>> = req
+        let encoded: Vec<Result<Encoded, Error>> = req
             .items
             .iter()
             .enumerate()
@@ -276,10 +255,10 @@ impl Gateway {
             .collect();
 
         if req.atomic {
-            reject_if_any_invalid(&req.items, &prepared)?;
+            reject_if_any_invalid(&req.items, &encoded)?;
         }
 
-        let mut results: Vec<pb::ItemResult> = prepared
+        let mut results: Vec<pb::ItemResult> = encoded
             .iter()
             .map(|p| match p {
                 Ok(_) => pb::ItemResult::default(),
@@ -289,7 +268,7 @@ impl Gateway {
 
         // One pipeline per target, items in request order.
         let mut groups: Vec<TargetBatch> = Vec::new();
-        for (i, p) in prepared.into_iter().enumerate() {
+        for (i, p) in encoded.into_iter().enumerate() {
             let Ok(p) = p else { continue };
             let slot = match groups.iter().position(|g| Arc::ptr_eq(&g.target, &p.target)) {
                 Some(slot) => slot,
@@ -303,7 +282,7 @@ impl Gateway {
                 }
             };
             groups[slot].indices.push(i);
-            groups[slot].messages.push((p.channel, p.payload));
+            groups[slot].messages.push(p.message);
         }
         let mut published = 0usize;
         let mut first_redis_error = None;
@@ -313,10 +292,11 @@ impl Gateway {
             messages,
         } in &groups
         {
-            match target.publish_all(messages).await {
-                Ok(counts) => {
-                    for (&i, n) in indices.iter().zip(counts) {
-                        results[i].receivers = n;
+            let refs: Vec<&Message> = messages.iter().collect();
+            match target.send_all(&refs).await {
+                Ok(replies) => {
+                    for (&i, reply) in indices.iter().zip(replies) {
+                        results[i].receivers = reply.receivers;
                         published += 1;
                     }
                 }
@@ -345,35 +325,60 @@ impl Gateway {
     }
 }
 
+fn flags(f: &pb::EmitFlags) -> Flags {
+    Flags {
+        volatile: f.volatile,
+        compress: f.compress,
+    }
+}
+
+/// Ends validation of the request's own fields: their violations first,
+/// then the target lookup.
+fn checked_target<'g>(gw: &'g Gateway, c: &mut Checker<'_>, op: Operation<'_>) -> Result<&'g Arc<Target>, Error> {
+    if !c.violations.is_empty() {
+        return Err(Error::InvalidArgument(std::mem::take(&mut c.violations)));
+    }
+    gw.target(op.target())
+}
+
 /// In an atomic batch any invalid item rejects the call: every violation
 /// of every item is reported at once; unknown targets alone are NOT_FOUND.
-fn reject_if_any_invalid(items: &[pb::BatchItem], prepared: &[Result<Encoded, Error>]) -> Result<(), Error> {
+fn reject_if_any_invalid(items: &[pb::BatchItem], encoded: &[Result<Encoded, Error>]) -> Result<(), Error> {
     let mut violations = Vec::new();
     let mut unknown = None;
-    for (i, p) in prepared.iter().enumerate() {
+    let mut unsupported = None;
+    for (i, p) in encoded.iter().enumerate() {
         match p {
             Err(Error::InvalidArgument(v)) => violations.extend(v.iter().cloned()),
-            Err(e @ Error::UnknownTarget(_)) => {
+            Err(e @ Error::UnknownTarget(name)) => {
                 let op = match items[i].op {
                     Some(pb::batch_item::Op::Broadcast(_)) => "broadcast",
                     _ => "emit",
                 };
                 violations.push(Violation::new(format!("items[{i}].{op}.target"), e.to_string()));
-                unknown.get_or_insert_with(|| e.to_string());
+                unknown.get_or_insert_with(|| name.clone());
+            }
+            Err(e @ Error::Unsupported { .. }) => {
+                unsupported.get_or_insert_with(|| e.to_string());
             }
             _ => {}
         }
     }
-    match unknown {
-        Some(_) if violations.iter().all(|v| v.field.ends_with(".target")) => {
-            let name = prepared.iter().find_map(|p| match p {
-                Err(Error::UnknownTarget(n)) => Some(n.clone()),
-                _ => None,
-            });
-            Err(Error::UnknownTarget(name.unwrap_or_default()))
-        }
-        _ if !violations.is_empty() => Err(Error::InvalidArgument(violations)),
-        _ => Ok(()),
+    if let Some(name) = unknown
+        && violations.iter().all(|v| v.field.ends_with(".target"))
+    {
+        return Err(Error::UnknownTarget(name));
+    }
+    if !violations.is_empty() {
+        return Err(Error::InvalidArgument(violations));
+    }
+    match unsupported {
+        Some(what) => Err(Error::Unsupported {
+            target: String::new(),
+            dialect: "batch",
+            what,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -392,7 +397,7 @@ fn item_error(e: &Error) -> pb::ItemResult {
         code: e.code() as i32,
         message: e.to_string(),
         violations,
-        receivers: 0,
+        ..Default::default()
     }
 }
 
@@ -414,7 +419,13 @@ fn answer<T>(method: &'static str, result: Result<T, Error>) -> Result<Response<
 impl EmitterService for Gateway {
     async fn emit(&self, request: Request<pb::EmitRequest>) -> Result<Response<pb::EmitResponse>, Status> {
         let r = self.run(Operation::Emit(request.get_ref())).await;
-        answer("Emit", r.map(|receivers| pb::EmitResponse { receivers }))
+        answer(
+            "Emit",
+            r.map(|r| pb::EmitResponse {
+                receivers: r.receivers,
+                ..Default::default()
+            }),
+        )
     }
 
     async fn broadcast(
@@ -422,7 +433,13 @@ impl EmitterService for Gateway {
         request: Request<pb::BroadcastRequest>,
     ) -> Result<Response<pb::BroadcastResponse>, Status> {
         let r = self.run(Operation::Broadcast(request.get_ref())).await;
-        answer("Broadcast", r.map(|receivers| pb::BroadcastResponse { receivers }))
+        answer(
+            "Broadcast",
+            r.map(|r| pb::BroadcastResponse {
+                receivers: r.receivers,
+                ..Default::default()
+            }),
+        )
     }
 
     async fn batch_emit(
@@ -437,7 +454,13 @@ impl EmitterService for Gateway {
         request: Request<pb::SocketsJoinRequest>,
     ) -> Result<Response<pb::SocketsJoinResponse>, Status> {
         let r = self.run(Operation::SocketsJoin(request.get_ref())).await;
-        answer("SocketsJoin", r.map(|receivers| pb::SocketsJoinResponse { receivers }))
+        answer(
+            "SocketsJoin",
+            r.map(|r| pb::SocketsJoinResponse {
+                receivers: r.receivers,
+                ..Default::default()
+            }),
+        )
     }
 
     async fn sockets_leave(
@@ -447,7 +470,10 @@ impl EmitterService for Gateway {
         let r = self.run(Operation::SocketsLeave(request.get_ref())).await;
         answer(
             "SocketsLeave",
-            r.map(|receivers| pb::SocketsLeaveResponse { receivers }),
+            r.map(|r| pb::SocketsLeaveResponse {
+                receivers: r.receivers,
+                ..Default::default()
+            }),
         )
     }
 
@@ -456,10 +482,11 @@ impl EmitterService for Gateway {
         request: Request<pb::DisconnectSocketsRequest>,
     ) -> Result<Response<pb::DisconnectSocketsResponse>, Status> {
         let r = self.run(Operation::DisconnectSockets(request.get_ref())).await;
-        answer(
-            "DisconnectSockets",
-            r.map(|receivers| pb::DisconnectSocketsResponse { receivers }),
-        )
+        let r = r.map(|r| pb::DisconnectSocketsResponse {
+            receivers: r.receivers,
+            ..Default::default()
+        });
+        answer("DisconnectSockets", r)
     }
 
     async fn server_side_emit(
@@ -467,9 +494,10 @@ impl EmitterService for Gateway {
         request: Request<pb::ServerSideEmitRequest>,
     ) -> Result<Response<pb::ServerSideEmitResponse>, Status> {
         let r = self.run(Operation::ServerSideEmit(request.get_ref())).await;
-        answer(
-            "ServerSideEmit",
-            r.map(|receivers| pb::ServerSideEmitResponse { receivers }),
-        )
+        let r = r.map(|r| pb::ServerSideEmitResponse {
+            receivers: r.receivers,
+            ..Default::default()
+        });
+        answer("ServerSideEmit", r)
     }
 }

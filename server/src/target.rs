@@ -6,8 +6,8 @@ use std::time::Duration;
 use deadpool_redis::{Connection, Pool, PoolConfig, Runtime, Timeouts};
 
 use crate::{
-    codec::socketio::Channels,
-    config::{Config, Dialect, TargetConfig},
+    codec::{Dialect, Message},
+    config::{Config, TargetConfig},
     error::Error,
 };
 
@@ -16,9 +16,7 @@ pub struct Target {
     /// The target's name.
     pub name: String,
     /// The wire format its servers read.
-    pub dialect: Dialect,
-    /// Its channel names.
-    pub channels: Channels,
+    pub dialect: Box<dyn Dialect>,
     pool: Pool,
     timeout: Duration,
 }
@@ -27,9 +25,16 @@ impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Target")
             .field("name", &self.name)
-            .field("dialect", &self.dialect)
+            .field("dialect", &self.dialect.name())
             .finish_non_exhaustive()
     }
+}
+
+/// Redis's answer to one [`Message`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reply {
+    /// How many subscriptions received it (PUBLISH / SPUBLISH).
+    pub receivers: u64,
 }
 
 impl Target {
@@ -50,8 +55,7 @@ impl Target {
         let pool = redis.create_pool(Some(Runtime::Tokio1)).map_err(|e| e.to_string())?;
         Ok(Self {
             name: cfg.name.clone(),
-            dialect: cfg.dialect,
-            channels: Channels::new(&cfg.key),
+            dialect: cfg.dialect.codec(cfg),
             pool,
             timeout: config.redis_timeout,
         })
@@ -89,28 +93,40 @@ impl Target {
             })?
     }
 
-    /// PUBLISHes one message; returns how many subscriptions received it.
-    pub async fn publish(&self, channel: &[u8], payload: &[u8]) -> Result<u64, Error> {
-        self.with_conn(async |conn| redis::cmd("PUBLISH").arg(channel).arg(payload).query_async(conn).await)
-            .await
+    /// Sends one message.
+    pub async fn send(&self, message: &Message) -> Result<Reply, Error> {
+        let cmd = command(message);
+        let receivers = self.with_conn(async |conn| cmd.query_async(conn).await).await?;
+        Ok(Reply { receivers })
     }
 
-    /// PUBLISHes messages in one pipeline, in order; returns each message's
-    /// receiver count.
-    pub async fn publish_all(&self, messages: &[(Vec<u8>, Vec<u8>)]) -> Result<Vec<u64>, Error> {
+    /// Sends messages in one pipeline, in order; returns each one's reply.
+    pub async fn send_all(&self, messages: &[&Message]) -> Result<Vec<Reply>, Error> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::Pipeline::with_capacity(messages.len());
-        for (channel, payload) in messages {
-            pipe.cmd("PUBLISH").arg(channel).arg(payload);
+        for m in messages {
+            pipe.add_command(command(m));
         }
-        self.with_conn(async |conn| pipe.query_async(conn).await).await
+        let counts: Vec<u64> = self.with_conn(async |conn| pipe.query_async(conn).await).await?;
+        Ok(counts.into_iter().map(|receivers| Reply { receivers }).collect())
     }
 
     /// Checks that Redis answers.
     pub async fn ping(&self) -> Result<(), Error> {
         self.with_conn(async |conn| redis::cmd("PING").query_async::<()>(conn).await)
             .await
+    }
+}
+
+/// The Redis command for a message (raw bytes, never re-encoded).
+fn command(message: &Message) -> redis::Cmd {
+    match message {
+        Message::Publish { channel, payload } => {
+            let mut cmd = redis::cmd("PUBLISH");
+            cmd.arg(channel).arg(payload);
+            cmd
+        }
     }
 }

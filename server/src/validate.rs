@@ -7,7 +7,10 @@
 use std::collections::HashSet;
 
 use crate::{
-    codec::args::{self, ArgError},
+    codec::{
+        EncodedArgs,
+        args::{self, ArgError},
+    },
     config::Limits,
     error::Violation,
     pb,
@@ -145,49 +148,29 @@ impl<'a> Checker<'a> {
     }
 
     /// Validates and encodes event arguments as back-to-back MessagePack
-    /// values, returning `(count, bytes)`.
-    pub fn msgpack_args(&mut self, args: &[pb::Argument]) -> (u32, Vec<u8>) {
-        let mut out = Vec::new();
+    /// values, the canonical form every dialect starts from.
+    pub fn args(&mut self, args: &[pb::Argument]) -> EncodedArgs {
+        let mut out = EncodedArgs::default();
         if !self.arg_count(args) {
-            return (0, out);
+            return out;
         }
-        let hint: usize = args.iter().map(encoded_size_hint).sum();
-        out.reserve(hint);
+        out.bytes.reserve(args.iter().map(encoded_size_hint).sum());
         for (i, arg) in args.iter().enumerate() {
             match &arg.kind {
-                None => self.violation(
-                    format_args!("args[{i}]"),
-                    "no argument kind set (value, binary, json or msgpack)",
-                ),
-                Some(kind) => {
-                    if let Err(ArgError(e)) = args::write_msgpack(kind, &mut out) {
-                        self.violation(format_args!("args[{i}].{}", kind_name(kind)), e);
-                    }
+                None => {
+                    self.violation(
+                        format_args!("args[{i}]"),
+                        "no argument kind set (value, binary, json or msgpack)",
+                    );
                 }
+                Some(kind) => match args::write_msgpack(kind, &mut out.bytes) {
+                    Ok(shape) => out.shape |= shape,
+                    Err(ArgError(e)) => self.violation(format_args!("args[{i}].{}", kind_name(kind)), e),
+                },
             }
         }
         // The count is bounded by max_args above.
-        (u32::try_from(args.len()).unwrap_or(u32::MAX), out)
-    }
-
-    /// Validates and encodes arguments as JSON values (for JSON requests).
-    pub fn json_args(&mut self, args: &[pb::Argument]) -> Vec<Vec<u8>> {
-        if !self.arg_count(args) {
-            return Vec::new();
-        }
-        let mut out = Vec::with_capacity(args.len());
-        for (i, arg) in args.iter().enumerate() {
-            let mut buf = Vec::new();
-            match &arg.kind {
-                None => self.violation(format_args!("args[{i}]"), "no argument kind set (value or json)"),
-                Some(kind) => {
-                    if let Err(ArgError(e)) = args::write_json(kind, &mut buf) {
-                        self.violation(format_args!("args[{i}].{}", kind_name(kind)), e);
-                    }
-                }
-            }
-            out.push(buf);
-        }
+        out.count = u32::try_from(args.len()).unwrap_or(u32::MAX);
         out
     }
 
@@ -292,14 +275,14 @@ mod tests {
             },
             pb::Argument { kind: None },
         ];
-        let _ = c.msgpack_args(&args);
+        let _ = c.args(&args);
         let many = vec![
             pb::Argument {
                 kind: Some(pb::argument::Kind::Binary(vec![]))
             };
             3
         ];
-        let _ = c.msgpack_args(&many);
+        let _ = c.args(&many);
         let v = c.finish().unwrap_err();
         let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["args[0].json", "args[1]", "args"]);

@@ -353,11 +353,11 @@ fn every_reference_vector_is_reproduced_byte_for_byte() {
             want_hex = want_hex.replace(NOTEPACK_1E300_BUG, FLOAT64_1E300);
         }
         assert_eq!(
-            String::from_utf8_lossy(&encoded.channel),
+            String::from_utf8_lossy(encoded.message.channel()),
             want_channel,
             "{name}: channel"
         );
-        assert_eq!(hex::encode(&encoded.payload), want_hex, "{name}: payload");
+        assert_eq!(hex::encode(encoded.message.payload()), want_hex, "{name}: payload");
     }
     assert!(
         cases.is_empty(),
@@ -375,7 +375,7 @@ fn encoded_events_decode_with_an_independent_decoder() {
         vec![json(r#"{"x":[1,2.5,"s",null,true]}"#), n(-7.0)],
     );
     let encoded = gateway.encode(Operation::Emit(&req)).unwrap();
-    let v = rmpv::decode::read_value(&mut encoded.payload.as_slice()).unwrap();
+    let v = rmpv::decode::read_value(&mut encoded.message.payload()).unwrap();
     assert_eq!(
         v.to_string(),
         r#"["emitter", {"type": 2, "data": ["ev", {"x": [1, 2.5, "s", nil, true]}, -7], "nsp": "/"}, {"rooms": ["a", "b"], "flags": {}, "except": []}]"#

@@ -30,42 +30,160 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ArgError> {
     Err(ArgError(msg.into()))
 }
 
-/// Appends the MessagePack encoding of one argument to `out`.
+/// Appends the MessagePack encoding of one argument to `out` and tells what
+/// it contains.
 ///
 /// On error `out` may hold a partial value; callers discard the buffer.
-pub fn write_msgpack(kind: &argument::Kind, out: &mut Vec<u8>) -> Result<(), ArgError> {
+pub fn write_msgpack(kind: &argument::Kind, out: &mut Vec<u8>) -> Result<Shape, ArgError> {
     match kind {
-        argument::Kind::Value(v) => write_value(v, out, 0),
+        argument::Kind::Value(v) => write_value(v, out, 0).map(|()| Shape::default()),
         argument::Kind::Binary(b) => {
             write_bin(out, b);
-            Ok(())
+            Ok(Shape {
+                binary: true,
+                timestamp: false,
+            })
         }
-        argument::Kind::Json(text) => json_to_msgpack(text, out),
+        argument::Kind::Json(text) => json_to_msgpack(text, out).map(|()| Shape::default()),
         argument::Kind::Msgpack(bytes) => {
-            validate_msgpack(bytes)?;
+            let shape = validate_msgpack(bytes)?;
             out.extend_from_slice(bytes);
-            Ok(())
+            Ok(shape)
         }
     }
 }
 
-/// Appends the JSON encoding of one argument to `out` (for JSON requests).
+/// Writes the JSON for one `bin` value found while transcoding to JSON, or
+/// refuses it.
+pub type BinaryToJson<'a> = dyn FnMut(&[u8], &mut Vec<u8>) -> Result<(), ArgError> + 'a;
+
+/// Appends the JSON text of validated MessagePack values (back to back in
+/// `bytes`), each preceded by a comma, for splicing into a JSON array.
 ///
-/// Only `value` and `json` arguments can be sent as JSON: Socket.IO servers
-/// parse these requests with `JSON.parse`, which has no binary type.
-pub fn write_json(kind: &argument::Kind, out: &mut Vec<u8>) -> Result<(), ArgError> {
-    match kind {
-        argument::Kind::Value(v) => write_value_json(v, out, 0),
-        argument::Kind::Json(text) => {
-            let raw: &serde_json::value::RawValue =
-                serde_json::from_str(text).map_err(|e| ArgError(format!("invalid JSON: {e}")))?;
-            out.extend_from_slice(raw.get().as_bytes());
-            Ok(())
+/// `binary` writes the JSON for one `bin` value (e.g. a placeholder), or
+/// refuses it. Timestamps are refused: JSON has no date type. An error
+/// carries the index of the value that failed.
+pub fn msgpack_to_json_list(
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+    binary: &mut BinaryToJson<'_>,
+) -> Result<(), (usize, ArgError)> {
+    let mut c = Cursor { buf: bytes, pos: 0 };
+    let mut index = 0;
+    while c.remaining() > 0 {
+        out.push(b',');
+        value_to_json(&mut c, out, binary, 0).map_err(|e| (index, e))?;
+        index += 1;
+    }
+    Ok(())
+}
+
+fn value_to_json(
+    c: &mut Cursor<'_>,
+    out: &mut Vec<u8>,
+    binary: &mut BinaryToJson<'_>,
+    depth: usize,
+) -> Result<(), ArgError> {
+    if depth > MAX_DEPTH {
+        return err(format!("nested deeper than {MAX_DEPTH} levels"));
+    }
+    let at = c.pos;
+    let marker = Marker::from_u8(c.u8()?);
+    #[allow(clippy::cast_possible_wrap)]
+    match marker {
+        Marker::Null => out.extend_from_slice(b"null"),
+        Marker::True => out.extend_from_slice(b"true"),
+        Marker::False => out.extend_from_slice(b"false"),
+        Marker::FixPos(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Marker::FixNeg(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Marker::U8 | Marker::U16 | Marker::U32 | Marker::U64 => {
+            let width = 1 << (marker.to_u8() - 0xcc);
+            out.extend_from_slice(c.be(width)?.to_string().as_bytes());
         }
-        argument::Kind::Binary(_) | argument::Kind::Msgpack(_) => {
-            err("only `value` and `json` arguments can be sent to servers (they receive JSON)")
+        Marker::I8 | Marker::I16 | Marker::I32 | Marker::I64 => {
+            let width = 1usize << (marker.to_u8() - 0xd0);
+            let raw = c.be(width)?;
+            let shift = 64 - 8 * width as u32;
+            let v = ((raw << shift) as i64) >> shift;
+            out.extend_from_slice(v.to_string().as_bytes());
+        }
+        Marker::F32 => {
+            let bits = u32::try_from(c.be(4)?).unwrap_or_default();
+            let _ = serde_json::to_writer(&mut *out, &f64::from(f32::from_bits(bits)));
+        }
+        Marker::F64 => {
+            let _ = serde_json::to_writer(&mut *out, &f64::from_bits(c.be(8)?));
+        }
+        Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32 => {
+            let n = match marker {
+                Marker::FixStr(n) => u64::from(n),
+                Marker::Str8 => c.be(1)?,
+                Marker::Str16 => c.be(2)?,
+                _ => c.be(4)?,
+            };
+            let body = c.take(to_usize(n))?;
+            let s =
+                std::str::from_utf8(body).map_err(|_| ArgError(format!("string at byte {at} is not valid UTF-8")))?;
+            let _ = serde_json::to_writer(&mut *out, s);
+        }
+        Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => {
+            let width = match marker {
+                Marker::Bin8 => 1,
+                Marker::Bin16 => 2,
+                _ => 4,
+            };
+            let n = c.be(width)?;
+            let body = c.take(to_usize(n))?;
+            binary(body, out)?;
+        }
+        Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
+            let n = match marker {
+                Marker::FixArray(n) => u64::from(n),
+                Marker::Array16 => c.be(2)?,
+                _ => c.be(4)?,
+            };
+            out.push(b'[');
+            for i in 0..n {
+                if i > 0 {
+                    out.push(b',');
+                }
+                value_to_json(c, out, binary, depth + 1)?;
+            }
+            out.push(b']');
+        }
+        Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => {
+            let n = match marker {
+                Marker::FixMap(n) => u64::from(n),
+                Marker::Map16 => c.be(2)?,
+                _ => c.be(4)?,
+            };
+            out.push(b'{');
+            for i in 0..n {
+                if i > 0 {
+                    out.push(b',');
+                }
+                // Keys are strings or integers (validated); JSON keys are strings.
+                let mut key = Vec::new();
+                value_to_json(c, &mut key, binary, depth + 1)?;
+                if key.first() == Some(&b'"') {
+                    out.extend_from_slice(&key);
+                } else {
+                    out.push(b'"');
+                    out.extend_from_slice(&key);
+                    out.push(b'"');
+                }
+                out.push(b':');
+                value_to_json(c, out, binary, depth + 1)?;
+            }
+            out.push(b'}');
+        }
+        _ => {
+            return err(format!(
+                "value at byte {at} has no JSON form (timestamps need a MessagePack transport)"
+            ));
         }
     }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -129,55 +247,6 @@ fn write_value(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), ArgErro
                 write_str(out, k);
                 write_value(item, out, depth + 1)?;
             }
-        }
-    }
-    Ok(())
-}
-
-fn write_value_json(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), ArgError> {
-    if depth > MAX_DEPTH {
-        return err(format!("nested deeper than {MAX_DEPTH} levels"));
-    }
-    match &v.kind {
-        None | Some(Kind::NullValue(_)) => out.extend_from_slice(b"null"),
-        Some(Kind::BoolValue(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Some(Kind::NumberValue(n)) => {
-            let n = *n;
-            if !n.is_finite() {
-                return err("numbers must be finite (NaN and infinities cannot be sent)");
-            }
-            if n.fract() == 0.0 && n.abs() <= MAX_SAFE_INTEGER {
-                #[allow(clippy::cast_possible_truncation)]
-                out.extend_from_slice((n as i64).to_string().as_bytes());
-            } else {
-                // serde_json writes the shortest round-trip form.
-                let _ = serde_json::to_writer(&mut *out, &n);
-            }
-        }
-        Some(Kind::StringValue(s)) => {
-            let _ = serde_json::to_writer(&mut *out, s);
-        }
-        Some(Kind::ListValue(list)) => {
-            out.push(b'[');
-            for (i, item) in list.values.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value_json(item, out, depth + 1)?;
-            }
-            out.push(b']');
-        }
-        Some(Kind::StructValue(s)) => {
-            out.push(b'{');
-            for (i, (k, item)) in s.fields.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                let _ = serde_json::to_writer(&mut *out, k);
-                out.push(b':');
-                write_value_json(item, out, depth + 1)?;
-            }
-            out.push(b'}');
         }
     }
     Ok(())
@@ -350,15 +419,35 @@ struct Frame {
 /// What a MessagePack item turned out to be, as far as structure goes.
 enum Item {
     Scalar,
+    Binary,
+    Timestamp,
     Key,
     Container { len: u64, map: bool },
+}
+
+/// What a validated MessagePack value contains, for dialects whose encoding
+/// depends on it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// A `bin` value occurs somewhere inside.
+    pub binary: bool,
+    /// A timestamp extension occurs somewhere inside.
+    pub timestamp: bool,
+}
+
+impl std::ops::BitOrAssign for Shape {
+    fn bitor_assign(&mut self, rhs: Self) {
+        self.binary |= rhs.binary;
+        self.timestamp |= rhs.timestamp;
+    }
 }
 
 /// Checks that `bytes` holds exactly one MessagePack value that a Socket.IO
 /// adapter decodes safely: well-formed, UTF-8 strings, string or integer map
 /// keys, finite floats, the timestamp extension only, at most
 /// [`MAX_DEPTH`] levels deep, and nothing after the value.
-pub fn validate_msgpack(bytes: &[u8]) -> Result<(), ArgError> {
+pub fn validate_msgpack(bytes: &[u8]) -> Result<Shape, ArgError> {
+    let mut shape = Shape::default();
     if bytes.is_empty() {
         return err("empty: exactly one MessagePack value is required");
     }
@@ -380,13 +469,12 @@ pub fn validate_msgpack(bytes: &[u8]) -> Result<(), ArgError> {
         };
         let at = c.pos;
         match read_item(&mut c)? {
-            Item::Scalar if is_key => {
-                return err(format!("map key at byte {at} must be a string or an integer"));
-            }
-            Item::Container { .. } if is_key => {
+            Item::Scalar | Item::Binary | Item::Timestamp | Item::Container { .. } if is_key => {
                 return err(format!("map key at byte {at} must be a string or an integer"));
             }
             Item::Scalar | Item::Key => {}
+            Item::Binary => shape.binary = true,
+            Item::Timestamp => shape.timestamp = true,
             Item::Container { len, map } => {
                 let values = if map { len * 2 } else { len };
                 // Every value takes at least one byte: refuse impossible
@@ -414,7 +502,7 @@ pub fn validate_msgpack(bytes: &[u8]) -> Result<(), ArgError> {
             bytes.len() - c.pos
         ));
     }
-    Ok(())
+    Ok(shape)
 }
 
 fn read_item(c: &mut Cursor<'_>) -> Result<Item, ArgError> {
@@ -473,7 +561,7 @@ fn read_item(c: &mut Cursor<'_>) -> Result<Item, ArgError> {
             };
             let n = c.be(width)?;
             c.take(to_usize(n))?;
-            Item::Scalar
+            Item::Binary
         }
         Marker::FixArray(n) => Item::Container {
             len: u64::from(n),
@@ -538,7 +626,7 @@ fn ext_body(c: &mut Cursor<'_>, n: usize, at: usize) -> Result<Item, ArgError> {
         ));
     }
     c.take(n)?;
-    Ok(Item::Scalar)
+    Ok(Item::Timestamp)
 }
 
 #[cfg(test)]
@@ -547,7 +635,60 @@ mod tests {
 
     fn mp(kind: argument::Kind) -> Result<Vec<u8>, ArgError> {
         let mut out = Vec::new();
-        write_msgpack(&kind, &mut out).map(|()| out)
+        write_msgpack(&kind, &mut out).map(|_| out)
+    }
+
+    fn to_json(hex_values: &str) -> Result<String, ArgError> {
+        let mut out = Vec::new();
+        let mut refuse = |_: &[u8], _: &mut Vec<u8>| err("binary");
+        msgpack_to_json_list(&hex::decode(hex_values).unwrap(), &mut out, &mut refuse).map_err(|(_, e)| e)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn msgpack_transcodes_to_json() {
+        assert_eq!(to_json("").unwrap(), "");
+        assert_eq!(to_json("a5776f726c6401").unwrap(), r#","world",1"#);
+        assert_eq!(
+            to_json("83a161920102a162cb3ff8000000000000a163d0df").unwrap(),
+            r#",{"a":[1,2],"b":1.5,"c":-33}"#
+        );
+        assert_eq!(
+            to_json("8101a178cf0020000000000001").unwrap(),
+            r#",{"1":"x"},9007199254740993"#
+        );
+        assert_eq!(to_json("c0c3c2d1ff7f").unwrap(), ",null,true,false,-129");
+        assert!(to_json("c40101").is_err());
+        let mut refuse = |_: &[u8], _: &mut Vec<u8>| err("binary");
+        let e = msgpack_to_json_list(&hex::decode("01c40101").unwrap(), &mut Vec::new(), &mut refuse).unwrap_err();
+        assert_eq!(e.0, 1);
+        assert!(to_json("d6ff6553f100").is_err());
+        let mut out = Vec::new();
+        let mut placeholder = |b: &[u8], out: &mut Vec<u8>| {
+            out.extend_from_slice(format!("{{\"len\":{}}}", b.len()).as_bytes());
+            Ok(())
+        };
+        msgpack_to_json_list(&hex::decode("91c403010203").unwrap(), &mut out, &mut placeholder).unwrap();
+        assert_eq!(out, br#",[{"len":3}]"#);
+    }
+
+    #[test]
+    fn shapes_report_binary_and_timestamps() {
+        assert_eq!(
+            validate_msgpack(&hex::decode("91c400").unwrap()).unwrap(),
+            Shape {
+                binary: true,
+                timestamp: false
+            }
+        );
+        assert_eq!(
+            validate_msgpack(&hex::decode("81a174d6ff6553f100").unwrap()).unwrap(),
+            Shape {
+                binary: false,
+                timestamp: true
+            }
+        );
+        assert_eq!(validate_msgpack(&hex::decode("c0").unwrap()).unwrap(), Shape::default());
     }
 
     fn json(text: &str) -> Result<String, ArgError> {
@@ -638,13 +779,5 @@ mod tests {
         assert!(validate_msgpack(&deep).is_err());
         let ok_deep = [vec![0x91; 100], vec![0xc0]].concat();
         assert!(validate_msgpack(&ok_deep).is_ok());
-    }
-
-    #[test]
-    fn json_requests_accept_only_json_kinds() {
-        let mut out = Vec::new();
-        assert!(write_json(&argument::Kind::Binary(vec![1]), &mut out).is_err());
-        write_json(&argument::Kind::Json(" {\"a\": 1} ".into()), &mut out).unwrap();
-        assert_eq!(out, b"{\"a\": 1}");
     }
 }

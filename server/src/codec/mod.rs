@@ -2,11 +2,19 @@
 //!
 //! Everything here is a pure function of its input so that it can be tested
 //! byte-for-byte against the reference emitters' output
-//! (`../shared/vectors`) without Redis. The service layer validates a request,
-//! calls into this module to encode it, and publishes the result.
+//! (`server/tests/vectors`) without Redis. The service layer validates a
+//! request, asks the target's [`Dialect`] to encode it into a [`Message`],
+//! and the target sends that message to Redis.
+//!
+//! Arguments are validated once into MessagePack (the canonical form, see
+//! [`args`]); each dialect splices or transcodes them as its servers expect.
 
 pub mod args;
 pub mod socketio;
+
+use std::fmt;
+
+pub use args::Shape;
 
 /// The largest integer magnitude a JavaScript number holds exactly (2^53).
 ///
@@ -25,3 +33,121 @@ pub const MAX_DEPTH: usize = 128;
 /// The uid written into every packet: the reference emitter's `"emitter"`,
 /// which can never collide with an adapter's own 6-character uid.
 pub const EMITTER_UID: &str = "emitter";
+
+/// Validated event arguments: `count` MessagePack values back to back.
+#[derive(Debug, Clone, Default)]
+pub struct EncodedArgs {
+    /// How many values `bytes` holds.
+    pub count: u32,
+    /// The values.
+    pub bytes: Vec<u8>,
+    /// What the values contain.
+    pub shape: Shape,
+}
+
+/// The delivery flags written into `opts.flags`; only set keys are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// The `volatile` flag; written only when true.
+    pub volatile: bool,
+    /// The `compress` flag; written only when set.
+    pub compress: Option<bool>,
+}
+
+/// An event to encode: what `Emit` and `Broadcast` carry after validation.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    /// The namespace, with its leading `/`.
+    pub nsp: &'a str,
+    /// Rooms to reach (empty: the whole namespace), deduplicated.
+    pub rooms: &'a [String],
+    /// Rooms to skip, deduplicated.
+    pub except: &'a [String],
+    /// The event name.
+    pub event: &'a str,
+    /// The arguments.
+    pub args: &'a EncodedArgs,
+    /// Delivery flags.
+    pub flags: Flags,
+}
+
+/// The socket selector of a socket operation.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Selector<'a> {
+    /// Sockets in at least one of these rooms (empty: all sockets).
+    pub rooms: &'a [String],
+    /// Minus sockets in any of these rooms.
+    pub except: &'a [String],
+}
+
+/// What to send to Redis for one operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// `PUBLISH channel payload`; the reply counts receivers.
+    Publish {
+        /// The channel.
+        channel: Vec<u8>,
+        /// The exact payload bytes.
+        payload: Vec<u8>,
+    },
+}
+
+impl Message {
+    /// The channel (or stream key) the message goes to.
+    pub fn channel(&self) -> &[u8] {
+        match self {
+            Message::Publish { channel, .. } => channel,
+        }
+    }
+
+    /// The payload bytes.
+    pub fn payload(&self) -> &[u8] {
+        match self {
+            Message::Publish { payload, .. } => payload,
+        }
+    }
+}
+
+/// Why a dialect could not encode an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodecError {
+    /// A field's value cannot be expressed in this dialect.
+    Invalid {
+        /// The field path (relative to the request).
+        field: String,
+        /// Why.
+        description: String,
+    },
+    /// The operation does not exist on this dialect's server stack.
+    Unsupported(String),
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodecError::Invalid { field, description } => write!(f, "{field}: {description}"),
+            CodecError::Unsupported(what) => f.write_str(what),
+        }
+    }
+}
+
+/// One wire format: how a Socket.IO server stack reads packets from Redis.
+pub trait Dialect: Send + Sync + fmt::Debug {
+    /// The dialect's config name.
+    fn name(&self) -> &'static str;
+
+    /// An event to clients (`Emit` / `Broadcast`).
+    fn event(&self, event: &Event<'_>) -> Result<Message, CodecError>;
+
+    /// The selected sockets join `rooms`.
+    fn sockets_join(&self, nsp: &str, selector: Selector<'_>, rooms: &[String]) -> Result<Message, CodecError>;
+
+    /// The selected sockets leave `rooms`.
+    fn sockets_leave(&self, nsp: &str, selector: Selector<'_>, rooms: &[String]) -> Result<Message, CodecError>;
+
+    /// The selected sockets are disconnected.
+    fn disconnect_sockets(&self, nsp: &str, selector: Selector<'_>, close: bool) -> Result<Message, CodecError>;
+
+    /// An event to the servers' handlers.
+    fn server_side_emit(&self, nsp: &str, event: &str, args: &EncodedArgs) -> Result<Message, CodecError>;
+}

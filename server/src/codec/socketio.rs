@@ -9,7 +9,10 @@
 
 use serde::Serialize;
 
-use super::EMITTER_UID;
+use super::{
+    CodecError, Dialect, EMITTER_UID, EncodedArgs, Event, Message, Selector,
+    args::{ArgError, msgpack_to_json_list},
+};
 
 /// Socket.IO packet type `EVENT`. Socket.IO ≥ 3 servers detect binary
 /// themselves; `BINARY_EVENT` (5) would make every client drop the packet.
@@ -23,25 +26,16 @@ mod request_type {
     pub const SERVER_SIDE_EMIT: u8 = 6;
 }
 
-/// The delivery flags written into `opts.flags`; only set keys are written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Flags {
-    /// The `volatile` flag; written only when true.
-    pub volatile: bool,
-    /// The `compress` flag; written only when set.
-    pub compress: Option<bool>,
-}
-
-/// Channel names of one target, with the key-dependent prefixes built once.
+/// The `socketio` dialect for one adapter key.
 #[derive(Debug, Clone)]
-pub struct Channels {
+pub struct SocketIo {
     broadcast_prefix: String,
     request_prefix: String,
 }
 
-impl Channels {
-    /// Channel names for the adapter key (the adapter's `key` option,
-    /// `socket.io` by default).
+impl SocketIo {
+    /// The dialect for the adapter key (the adapter's `key` option,
+    /// `socket.io` by default); channel prefixes are built once here.
     pub fn new(key: &str) -> Self {
         Self {
             broadcast_prefix: format!("{key}#"),
@@ -54,7 +48,8 @@ impl Channels {
     /// channel is only a pre-filter for the servers: the payload's `rooms`
     /// decides who receives it.
     pub fn event_channel(&self, nsp: &str, rooms: &[String]) -> Vec<u8> {
-        let mut ch = Vec::with_capacity(self.broadcast_prefix.len() + nsp.len() + 2 + 32);
+        let room_len = rooms.first().map_or(0, |r| r.len() + 1);
+        let mut ch = Vec::with_capacity(self.broadcast_prefix.len() + nsp.len() + 1 + room_len);
         ch.extend_from_slice(self.broadcast_prefix.as_bytes());
         ch.extend_from_slice(nsp.as_bytes());
         ch.push(b'#');
@@ -73,6 +68,13 @@ impl Channels {
         ch.push(b'#');
         ch
     }
+
+    fn request(&self, nsp: &str, payload: Vec<u8>) -> Message {
+        Message::Publish {
+            channel: self.request_channel(nsp),
+            payload,
+        }
+    }
 }
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -88,77 +90,46 @@ fn write_str_array(out: &mut Vec<u8>, items: &[String]) {
     }
 }
 
-/// An event packet ready to be encoded. `args` holds `arg_count`
-/// already-validated MessagePack values, back to back.
-#[derive(Debug, Clone, Copy)]
-pub struct EventPacket<'a> {
-    /// The namespace, with its leading `/`.
-    pub nsp: &'a str,
-    /// Rooms to reach (empty: the whole namespace), deduplicated.
-    pub rooms: &'a [String],
-    /// Rooms to skip, deduplicated.
-    pub except: &'a [String],
-    /// The event name.
-    pub event: &'a str,
-    /// How many values `args` holds.
-    pub arg_count: u32,
-    /// The encoded arguments.
-    pub args: &'a [u8],
-    /// Delivery flags.
-    pub flags: Flags,
+/// The exact number of bytes [`encode_event`] appends, give or take a few
+/// header bytes (sizes the buffer once).
+fn size_hint(e: &Event<'_>) -> usize {
+    let strs = |v: &[String]| v.iter().map(|s| s.len() + 5).sum::<usize>();
+    64 + e.nsp.len() + e.event.len() + e.args.bytes.len() + strs(e.rooms) + strs(e.except)
 }
 
-impl EventPacket<'_> {
-    /// The exact number of bytes [`encode`](Self::encode) appends, give or
-    /// take a few header bytes (used to size buffers and check limits early).
-    pub fn size_hint(&self) -> usize {
-        let strs = |v: &[String]| v.iter().map(|s| s.len() + 5).sum::<usize>();
-        64 + self.nsp.len() + self.event.len() + self.args.len() + strs(self.rooms) + strs(self.except)
+/// Appends the MessagePack event packet, byte-identical to
+/// `@socket.io/redis-emitter` 5.x, to `out`.
+pub fn encode_event(e: &Event<'_>, out: &mut Vec<u8>) {
+    out.reserve(size_hint(e));
+    out.push(0x93);
+    write_str(out, EMITTER_UID);
+    // packet: {type, data, nsp}
+    out.push(0x83);
+    write_str(out, "type");
+    out.push(PACKET_TYPE_EVENT);
+    write_str(out, "data");
+    let _ = rmp::encode::write_array_len(out, e.args.count.saturating_add(1));
+    write_str(out, e.event);
+    out.extend_from_slice(&e.args.bytes);
+    write_str(out, "nsp");
+    write_str(out, e.nsp);
+    // opts: {rooms, flags, except}
+    out.push(0x83);
+    write_str(out, "rooms");
+    write_str_array(out, e.rooms);
+    write_str(out, "flags");
+    let flag_count = u8::from(e.flags.volatile) + u8::from(e.flags.compress.is_some());
+    out.push(0x80 | flag_count);
+    if e.flags.volatile {
+        write_str(out, "volatile");
+        out.push(0xc3);
     }
-
-    /// Appends the MessagePack packet, byte-identical to
-    /// `@socket.io/redis-emitter` 5.x, to `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        out.reserve(self.size_hint());
-        out.push(0x93);
-        write_str(out, EMITTER_UID);
-        // packet: {type, data, nsp}
-        out.push(0x83);
-        write_str(out, "type");
-        out.push(PACKET_TYPE_EVENT);
-        write_str(out, "data");
-        let _ = rmp::encode::write_array_len(out, self.arg_count.saturating_add(1));
-        write_str(out, self.event);
-        out.extend_from_slice(self.args);
-        write_str(out, "nsp");
-        write_str(out, self.nsp);
-        // opts: {rooms, flags, except}
-        out.push(0x83);
-        write_str(out, "rooms");
-        write_str_array(out, self.rooms);
-        write_str(out, "flags");
-        let flag_count = u8::from(self.flags.volatile) + u8::from(self.flags.compress.is_some());
-        out.push(0x80 | flag_count);
-        if self.flags.volatile {
-            write_str(out, "volatile");
-            out.push(0xc3);
-        }
-        if let Some(c) = self.flags.compress {
-            write_str(out, "compress");
-            out.push(if c { 0xc3 } else { 0xc2 });
-        }
-        write_str(out, "except");
-        write_str_array(out, self.except);
+    if let Some(c) = e.flags.compress {
+        write_str(out, "compress");
+        out.push(if c { 0xc3 } else { 0xc2 });
     }
-}
-
-/// The socket selector of a request (`opts`).
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Selector<'a> {
-    /// Sockets in at least one of these rooms (empty: all sockets).
-    pub rooms: &'a [String],
-    /// Minus sockets in any of these rooms.
-    pub except: &'a [String],
+    write_str(out, "except");
+    write_str_array(out, e.except);
 }
 
 #[derive(Serialize)]
@@ -182,49 +153,74 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-/// `socketsJoin`: the selected sockets join `rooms`.
-pub fn sockets_join(selector: Selector<'_>, rooms: &[String]) -> Vec<u8> {
-    to_json(&RoomsRequest {
-        kind: request_type::REMOTE_JOIN,
-        opts: selector,
-        rooms,
-    })
-}
-
-/// `socketsLeave`: the selected sockets leave `rooms`.
-pub fn sockets_leave(selector: Selector<'_>, rooms: &[String]) -> Vec<u8> {
-    to_json(&RoomsRequest {
-        kind: request_type::REMOTE_LEAVE,
-        opts: selector,
-        rooms,
-    })
-}
-
-/// `disconnectSockets(close)`.
-pub fn disconnect_sockets(selector: Selector<'_>, close: bool) -> Vec<u8> {
-    to_json(&DisconnectRequest {
-        kind: request_type::REMOTE_DISCONNECT,
-        opts: selector,
-        close,
-    })
-}
-
-/// `serverSideEmit(event, ...args)`; `json_args` are already-encoded JSON
-/// values.
-pub fn server_side_emit(event: &str, json_args: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(48 + event.len() + json_args.iter().map(Vec::len).sum::<usize>());
-    out.extend_from_slice(br#"{"uid":""#);
-    out.extend_from_slice(EMITTER_UID.as_bytes());
-    out.extend_from_slice(br#"","type":"#);
-    out.extend_from_slice(request_type::SERVER_SIDE_EMIT.to_string().as_bytes());
-    out.extend_from_slice(br#","data":["#);
-    let _ = serde_json::to_writer(&mut out, event);
-    for arg in json_args {
-        out.push(b',');
-        out.extend_from_slice(arg);
+impl Dialect for SocketIo {
+    fn name(&self) -> &'static str {
+        "socketio"
     }
-    out.extend_from_slice(b"]}");
-    out
+
+    fn event(&self, e: &Event<'_>) -> Result<Message, CodecError> {
+        let mut payload = Vec::new();
+        encode_event(e, &mut payload);
+        Ok(Message::Publish {
+            channel: self.event_channel(e.nsp, e.rooms),
+            payload,
+        })
+    }
+
+    fn sockets_join(&self, nsp: &str, selector: Selector<'_>, rooms: &[String]) -> Result<Message, CodecError> {
+        Ok(self.request(
+            nsp,
+            to_json(&RoomsRequest {
+                kind: request_type::REMOTE_JOIN,
+                opts: selector,
+                rooms,
+            }),
+        ))
+    }
+
+    fn sockets_leave(&self, nsp: &str, selector: Selector<'_>, rooms: &[String]) -> Result<Message, CodecError> {
+        Ok(self.request(
+            nsp,
+            to_json(&RoomsRequest {
+                kind: request_type::REMOTE_LEAVE,
+                opts: selector,
+                rooms,
+            }),
+        ))
+    }
+
+    fn disconnect_sockets(&self, nsp: &str, selector: Selector<'_>, close: bool) -> Result<Message, CodecError> {
+        let req = DisconnectRequest {
+            kind: request_type::REMOTE_DISCONNECT,
+            opts: selector,
+            close,
+        };
+        Ok(self.request(nsp, to_json(&req)))
+    }
+
+    /// `{"uid":"emitter","type":6,"data":[event, ...args]}` as JSON: the
+    /// adapter parses requests with `JSON.parse` before 7.2, so binary and
+    /// timestamps cannot be sent this way.
+    fn server_side_emit(&self, nsp: &str, event: &str, args: &EncodedArgs) -> Result<Message, CodecError> {
+        let mut out = Vec::with_capacity(48 + event.len() + args.bytes.len() * 2);
+        out.extend_from_slice(br#"{"uid":""#);
+        out.extend_from_slice(EMITTER_UID.as_bytes());
+        out.extend_from_slice(br#"","type":"#);
+        out.extend_from_slice(request_type::SERVER_SIDE_EMIT.to_string().as_bytes());
+        out.extend_from_slice(br#","data":["#);
+        let _ = serde_json::to_writer(&mut out, event);
+        let mut refuse = |_: &[u8], _: &mut Vec<u8>| {
+            Err(ArgError(
+                "binary values cannot be sent to servers: the socketio dialect's requests are JSON".into(),
+            ))
+        };
+        msgpack_to_json_list(&args.bytes, &mut out, &mut refuse).map_err(|(i, e)| CodecError::Invalid {
+            field: format!("args[{i}]"),
+            description: e.0,
+        })?;
+        out.extend_from_slice(b"]}");
+        Ok(self.request(nsp, out))
+    }
 }
 
 #[cfg(test)]
@@ -233,10 +229,10 @@ mod tests {
 
     #[test]
     fn channels_match_the_adapter() {
-        let ch = Channels::new("socket.io");
-        assert_eq!(ch.event_channel("/", &[]), b"socket.io#/#");
-        assert_eq!(ch.event_channel("/", &["r".into()]), b"socket.io#/#r#");
-        assert_eq!(ch.event_channel("/", &["a".into(), "b".into()]), b"socket.io#/#");
-        assert_eq!(ch.request_channel("/admin"), b"socket.io-request#/admin#");
+        let d = SocketIo::new("socket.io");
+        assert_eq!(d.event_channel("/", &[]), b"socket.io#/#");
+        assert_eq!(d.event_channel("/", &["r".into()]), b"socket.io#/#r#");
+        assert_eq!(d.event_channel("/", &["a".into(), "b".into()]), b"socket.io#/#");
+        assert_eq!(d.request_channel("/admin"), b"socket.io-request#/admin#");
     }
 }
