@@ -237,9 +237,15 @@ type EmitRequest struct {
 	// The event arguments, in order.
 	Args []*Argument `protobuf:"bytes,6,rep,name=args,proto3" json:"args,omitempty"`
 	// Delivery flags.
-	Flags         *EmitFlags `protobuf:"bytes,7,opt,name=flags,proto3" json:"flags,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Flags *EmitFlags `protobuf:"bytes,7,opt,name=flags,proto3" json:"flags,omitempty"`
+	// An optional idempotency key. When set, the gateway publishes the
+	// operation at most once per key within its configured window (default 5
+	// minutes): a repeat publishes nothing and returns the first call's result
+	// with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+	// one when they retry after a timeout.
+	IdempotencyKey string `protobuf:"bytes,8,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *EmitRequest) Reset() {
@@ -321,12 +327,26 @@ func (x *EmitRequest) GetFlags() *EmitFlags {
 	return nil
 }
 
+func (x *EmitRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
 // EmitResponse reports a published Emit.
 type EmitResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How many Socket.IO server subscriptions received the packet (the reply
 	// of Redis PUBLISH). 0 means no server is listening on that namespace.
-	Receivers     uint64 `protobuf:"varint,1,opt,name=receivers,proto3" json:"receivers,omitempty"`
+	Receivers uint64 `protobuf:"varint,1,opt,name=receivers,proto3" json:"receivers,omitempty"`
+	// True when the request's idempotency key was already used within the
+	// window: nothing was published and the fields above repeat the first
+	// call's result.
+	Duplicate bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// When the target's dialect writes to a Redis stream, the id of the entry
+	// added (a stream has no receiver count, so `receivers` is 0 then).
+	StreamId      string `protobuf:"bytes,3,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -368,6 +388,20 @@ func (x *EmitResponse) GetReceivers() uint64 {
 	return 0
 }
 
+func (x *EmitResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+func (x *EmitResponse) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
+}
+
 // BroadcastRequest sends one event to every socket of a namespace.
 type BroadcastRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -384,9 +418,15 @@ type BroadcastRequest struct {
 	// The event arguments, in order.
 	Args []*Argument `protobuf:"bytes,5,rep,name=args,proto3" json:"args,omitempty"`
 	// Delivery flags.
-	Flags         *EmitFlags `protobuf:"bytes,6,opt,name=flags,proto3" json:"flags,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Flags *EmitFlags `protobuf:"bytes,6,opt,name=flags,proto3" json:"flags,omitempty"`
+	// An optional idempotency key. When set, the gateway publishes the
+	// operation at most once per key within its configured window (default 5
+	// minutes): a repeat publishes nothing and returns the first call's result
+	// with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+	// one when they retry after a timeout.
+	IdempotencyKey string `protobuf:"bytes,7,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *BroadcastRequest) Reset() {
@@ -461,11 +501,25 @@ func (x *BroadcastRequest) GetFlags() *EmitFlags {
 	return nil
 }
 
+func (x *BroadcastRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
 // BroadcastResponse reports a published Broadcast.
 type BroadcastResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How many Socket.IO server subscriptions received the packet.
-	Receivers     uint64 `protobuf:"varint,1,opt,name=receivers,proto3" json:"receivers,omitempty"`
+	Receivers uint64 `protobuf:"varint,1,opt,name=receivers,proto3" json:"receivers,omitempty"`
+	// True when the request's idempotency key was already used within the
+	// window: nothing was published and the fields above repeat the first
+	// call's result.
+	Duplicate bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// When the target's dialect writes to a Redis stream, the id of the entry
+	// added (a stream has no receiver count, so `receivers` is 0 then).
+	StreamId      string `protobuf:"bytes,3,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -505,6 +559,20 @@ func (x *BroadcastResponse) GetReceivers() uint64 {
 		return x.Receivers
 	}
 	return 0
+}
+
+func (x *BroadcastResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+func (x *BroadcastResponse) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
 }
 
 // BatchItem is one operation of a BatchEmit.
@@ -718,7 +786,14 @@ type ItemResult struct {
 	// (`items[3].emit.event`). Empty unless code is INVALID_ARGUMENT.
 	Violations []*FieldViolation `protobuf:"bytes,3,rep,name=violations,proto3" json:"violations,omitempty"`
 	// How many Socket.IO server subscriptions received the item's packet.
-	Receivers     uint64 `protobuf:"varint,4,opt,name=receivers,proto3" json:"receivers,omitempty"`
+	Receivers uint64 `protobuf:"varint,4,opt,name=receivers,proto3" json:"receivers,omitempty"`
+	// True when the request's idempotency key was already used within the
+	// window: nothing was published and the fields above repeat the first
+	// call's result.
+	Duplicate bool `protobuf:"varint,5,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// When the target's dialect writes to a Redis stream, the id of the entry
+	// added (a stream has no receiver count, so `receivers` is 0 then).
+	StreamId      string `protobuf:"bytes,6,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -779,6 +854,20 @@ func (x *ItemResult) GetReceivers() uint64 {
 		return x.Receivers
 	}
 	return 0
+}
+
+func (x *ItemResult) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+func (x *ItemResult) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
 }
 
 // BatchEmitResponse reports each item of a BatchEmit.
@@ -867,9 +956,15 @@ type SocketsJoinRequest struct {
 	// Sockets in any of these rooms are not selected.
 	ExceptRooms []string `protobuf:"bytes,4,rep,name=except_rooms,json=exceptRooms,proto3" json:"except_rooms,omitempty"`
 	// The rooms the selected sockets join. At least one MUST be given.
-	JoinRooms     []string `protobuf:"bytes,5,rep,name=join_rooms,json=joinRooms,proto3" json:"join_rooms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	JoinRooms []string `protobuf:"bytes,5,rep,name=join_rooms,json=joinRooms,proto3" json:"join_rooms,omitempty"`
+	// An optional idempotency key. When set, the gateway publishes the
+	// operation at most once per key within its configured window (default 5
+	// minutes): a repeat publishes nothing and returns the first call's result
+	// with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+	// one when they retry after a timeout.
+	IdempotencyKey string `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SocketsJoinRequest) Reset() {
@@ -937,11 +1032,25 @@ func (x *SocketsJoinRequest) GetJoinRooms() []string {
 	return nil
 }
 
+func (x *SocketsJoinRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
 // SocketsJoinResponse reports a published SocketsJoin.
 type SocketsJoinResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How many Socket.IO servers received the request.
-	Receivers     uint64 `protobuf:"varint,1,opt,name=receivers,proto3" json:"receivers,omitempty"`
+	Receivers uint64 `protobuf:"varint,1,opt,name=receivers,proto3" json:"receivers,omitempty"`
+	// True when the request's idempotency key was already used within the
+	// window: nothing was published and the fields above repeat the first
+	// call's result.
+	Duplicate bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// When the target's dialect writes to a Redis stream, the id of the entry
+	// added (a stream has no receiver count, so `receivers` is 0 then).
+	StreamId      string `protobuf:"bytes,3,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -983,6 +1092,20 @@ func (x *SocketsJoinResponse) GetReceivers() uint64 {
 	return 0
 }
 
+func (x *SocketsJoinResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+func (x *SocketsJoinResponse) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
+}
+
 // SocketsLeaveRequest makes the selected sockets leave rooms.
 type SocketsLeaveRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -996,9 +1119,15 @@ type SocketsLeaveRequest struct {
 	// Sockets in any of these rooms are not selected.
 	ExceptRooms []string `protobuf:"bytes,4,rep,name=except_rooms,json=exceptRooms,proto3" json:"except_rooms,omitempty"`
 	// The rooms the selected sockets leave. At least one MUST be given.
-	LeaveRooms    []string `protobuf:"bytes,5,rep,name=leave_rooms,json=leaveRooms,proto3" json:"leave_rooms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LeaveRooms []string `protobuf:"bytes,5,rep,name=leave_rooms,json=leaveRooms,proto3" json:"leave_rooms,omitempty"`
+	// An optional idempotency key. When set, the gateway publishes the
+	// operation at most once per key within its configured window (default 5
+	// minutes): a repeat publishes nothing and returns the first call's result
+	// with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+	// one when they retry after a timeout.
+	IdempotencyKey string `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SocketsLeaveRequest) Reset() {
@@ -1066,11 +1195,25 @@ func (x *SocketsLeaveRequest) GetLeaveRooms() []string {
 	return nil
 }
 
+func (x *SocketsLeaveRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
 // SocketsLeaveResponse reports a published SocketsLeave.
 type SocketsLeaveResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How many Socket.IO servers received the request.
-	Receivers     uint64 `protobuf:"varint,1,opt,name=receivers,proto3" json:"receivers,omitempty"`
+	Receivers uint64 `protobuf:"varint,1,opt,name=receivers,proto3" json:"receivers,omitempty"`
+	// True when the request's idempotency key was already used within the
+	// window: nothing was published and the fields above repeat the first
+	// call's result.
+	Duplicate bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// When the target's dialect writes to a Redis stream, the id of the entry
+	// added (a stream has no receiver count, so `receivers` is 0 then).
+	StreamId      string `protobuf:"bytes,3,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1112,6 +1255,20 @@ func (x *SocketsLeaveResponse) GetReceivers() uint64 {
 	return 0
 }
 
+func (x *SocketsLeaveResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+func (x *SocketsLeaveResponse) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
+}
+
 // DisconnectSocketsRequest disconnects the selected sockets.
 type DisconnectSocketsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1126,9 +1283,15 @@ type DisconnectSocketsRequest struct {
 	ExceptRooms []string `protobuf:"bytes,4,rep,name=except_rooms,json=exceptRooms,proto3" json:"except_rooms,omitempty"`
 	// When true, the underlying connection is closed too (it also ends the
 	// socket's other namespaces); when false only the namespace is left.
-	Close         bool `protobuf:"varint,5,opt,name=close,proto3" json:"close,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Close bool `protobuf:"varint,5,opt,name=close,proto3" json:"close,omitempty"`
+	// An optional idempotency key. When set, the gateway publishes the
+	// operation at most once per key within its configured window (default 5
+	// minutes): a repeat publishes nothing and returns the first call's result
+	// with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+	// one when they retry after a timeout.
+	IdempotencyKey string `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *DisconnectSocketsRequest) Reset() {
@@ -1196,11 +1359,25 @@ func (x *DisconnectSocketsRequest) GetClose() bool {
 	return false
 }
 
+func (x *DisconnectSocketsRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
 // DisconnectSocketsResponse reports a published DisconnectSockets.
 type DisconnectSocketsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How many Socket.IO servers received the request.
-	Receivers     uint64 `protobuf:"varint,1,opt,name=receivers,proto3" json:"receivers,omitempty"`
+	Receivers uint64 `protobuf:"varint,1,opt,name=receivers,proto3" json:"receivers,omitempty"`
+	// True when the request's idempotency key was already used within the
+	// window: nothing was published and the fields above repeat the first
+	// call's result.
+	Duplicate bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// When the target's dialect writes to a Redis stream, the id of the entry
+	// added (a stream has no receiver count, so `receivers` is 0 then).
+	StreamId      string `protobuf:"bytes,3,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1242,6 +1419,20 @@ func (x *DisconnectSocketsResponse) GetReceivers() uint64 {
 	return 0
 }
 
+func (x *DisconnectSocketsResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+func (x *DisconnectSocketsResponse) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
+}
+
 // ServerSideEmitRequest sends an event to the Socket.IO servers.
 type ServerSideEmitRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1253,12 +1444,18 @@ type ServerSideEmitRequest struct {
 	// The event name. It MUST be non-empty and MUST NOT be reserved (the
 	// Emit names plus connection and new_namespace).
 	Event string `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
-	// The event arguments, in order. Servers receive them through a JSON
-	// request, so only `value` and `json` arguments are accepted here; a
-	// `binary` or `msgpack` argument is INVALID_ARGUMENT.
-	Args          []*Argument `protobuf:"bytes,4,rep,name=args,proto3" json:"args,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The event arguments, in order. Where the dialect's server requests are
+	// JSON (socketio), every argument MUST have a JSON form: binary values and
+	// timestamps anywhere inside are INVALID_ARGUMENT there.
+	Args []*Argument `protobuf:"bytes,4,rep,name=args,proto3" json:"args,omitempty"`
+	// An optional idempotency key. When set, the gateway publishes the
+	// operation at most once per key within its configured window (default 5
+	// minutes): a repeat publishes nothing and returns the first call's result
+	// with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+	// one when they retry after a timeout.
+	IdempotencyKey string `protobuf:"bytes,5,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ServerSideEmitRequest) Reset() {
@@ -1319,11 +1516,25 @@ func (x *ServerSideEmitRequest) GetArgs() []*Argument {
 	return nil
 }
 
+func (x *ServerSideEmitRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
 // ServerSideEmitResponse reports a published ServerSideEmit.
 type ServerSideEmitResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How many Socket.IO servers received the event.
-	Receivers     uint64 `protobuf:"varint,1,opt,name=receivers,proto3" json:"receivers,omitempty"`
+	Receivers uint64 `protobuf:"varint,1,opt,name=receivers,proto3" json:"receivers,omitempty"`
+	// True when the request's idempotency key was already used within the
+	// window: nothing was published and the fields above repeat the first
+	// call's result.
+	Duplicate bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// When the target's dialect writes to a Redis stream, the id of the entry
+	// added (a stream has no receiver count, so `receivers` is 0 then).
+	StreamId      string `protobuf:"bytes,3,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1365,6 +1576,20 @@ func (x *ServerSideEmitResponse) GetReceivers() uint64 {
 	return 0
 }
 
+func (x *ServerSideEmitResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+func (x *ServerSideEmitResponse) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
+}
+
 var File_emitgate_v1_emitter_proto protoreflect.FileDescriptor
 
 const file_emitgate_v1_emitter_proto_rawDesc = "" +
@@ -1379,7 +1604,7 @@ const file_emitgate_v1_emitter_proto_rawDesc = "" +
 	"\tEmitFlags\x12\x1a\n" +
 	"\bvolatile\x18\x01 \x01(\bR\bvolatile\x12\x1f\n" +
 	"\bcompress\x18\x02 \x01(\bH\x00R\bcompress\x88\x01\x01B\v\n" +
-	"\t_compress\"\xeb\x01\n" +
+	"\t_compress\"\x94\x02\n" +
 	"\vEmitRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n" +
@@ -1387,18 +1612,24 @@ const file_emitgate_v1_emitter_proto_rawDesc = "" +
 	"\fexcept_rooms\x18\x04 \x03(\tR\vexceptRooms\x12\x14\n" +
 	"\x05event\x18\x05 \x01(\tR\x05event\x12)\n" +
 	"\x04args\x18\x06 \x03(\v2\x15.emitgate.v1.ArgumentR\x04args\x12,\n" +
-	"\x05flags\x18\a \x01(\v2\x16.emitgate.v1.EmitFlagsR\x05flags\",\n" +
+	"\x05flags\x18\a \x01(\v2\x16.emitgate.v1.EmitFlagsR\x05flags\x12'\n" +
+	"\x0fidempotency_key\x18\b \x01(\tR\x0eidempotencyKey\"g\n" +
 	"\fEmitResponse\x12\x1c\n" +
-	"\treceivers\x18\x01 \x01(\x04R\treceivers\"\xda\x01\n" +
+	"\treceivers\x18\x01 \x01(\x04R\treceivers\x12\x1c\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12\x1b\n" +
+	"\tstream_id\x18\x03 \x01(\tR\bstreamId\"\x83\x02\n" +
 	"\x10BroadcastRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12!\n" +
 	"\fexcept_rooms\x18\x03 \x03(\tR\vexceptRooms\x12\x14\n" +
 	"\x05event\x18\x04 \x01(\tR\x05event\x12)\n" +
 	"\x04args\x18\x05 \x03(\v2\x15.emitgate.v1.ArgumentR\x04args\x12,\n" +
-	"\x05flags\x18\x06 \x01(\v2\x16.emitgate.v1.EmitFlagsR\x05flags\"1\n" +
+	"\x05flags\x18\x06 \x01(\v2\x16.emitgate.v1.EmitFlagsR\x05flags\x12'\n" +
+	"\x0fidempotency_key\x18\a \x01(\tR\x0eidempotencyKey\"l\n" +
 	"\x11BroadcastResponse\x12\x1c\n" +
-	"\treceivers\x18\x01 \x01(\x04R\treceivers\"\x80\x01\n" +
+	"\treceivers\x18\x01 \x01(\x04R\treceivers\x12\x1c\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12\x1b\n" +
+	"\tstream_id\x18\x03 \x01(\tR\bstreamId\"\x80\x01\n" +
 	"\tBatchItem\x12.\n" +
 	"\x04emit\x18\x01 \x01(\v2\x18.emitgate.v1.EmitRequestH\x00R\x04emit\x12=\n" +
 	"\tbroadcast\x18\x02 \x01(\v2\x1d.emitgate.v1.BroadcastRequestH\x00R\tbroadcastB\x04\n" +
@@ -1408,7 +1639,7 @@ const file_emitgate_v1_emitter_proto_rawDesc = "" +
 	"\x06atomic\x18\x02 \x01(\bR\x06atomic\"H\n" +
 	"\x0eFieldViolation\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\"\x95\x01\n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\"\xd0\x01\n" +
 	"\n" +
 	"ItemResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
@@ -1416,45 +1647,59 @@ const file_emitgate_v1_emitter_proto_rawDesc = "" +
 	"\n" +
 	"violations\x18\x03 \x03(\v2\x1b.emitgate.v1.FieldViolationR\n" +
 	"violations\x12\x1c\n" +
-	"\treceivers\x18\x04 \x01(\x04R\treceivers\"\x9a\x01\n" +
+	"\treceivers\x18\x04 \x01(\x04R\treceivers\x12\x1c\n" +
+	"\tduplicate\x18\x05 \x01(\bR\tduplicate\x12\x1b\n" +
+	"\tstream_id\x18\x06 \x01(\tR\bstreamId\"\x9a\x01\n" +
 	"\x11BatchEmitResponse\x121\n" +
 	"\aresults\x18\x01 \x03(\v2\x17.emitgate.v1.ItemResultR\aresults\x12\x1c\n" +
 	"\tpublished\x18\x02 \x01(\rR\tpublished\x12\x16\n" +
 	"\x06failed\x18\x03 \x01(\rR\x06failed\x12\x1c\n" +
-	"\treceivers\x18\x04 \x01(\x04R\treceivers\"\xa2\x01\n" +
+	"\treceivers\x18\x04 \x01(\x04R\treceivers\"\xcb\x01\n" +
 	"\x12SocketsJoinRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05rooms\x18\x03 \x03(\tR\x05rooms\x12!\n" +
 	"\fexcept_rooms\x18\x04 \x03(\tR\vexceptRooms\x12\x1d\n" +
 	"\n" +
-	"join_rooms\x18\x05 \x03(\tR\tjoinRooms\"3\n" +
+	"join_rooms\x18\x05 \x03(\tR\tjoinRooms\x12'\n" +
+	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\"n\n" +
 	"\x13SocketsJoinResponse\x12\x1c\n" +
-	"\treceivers\x18\x01 \x01(\x04R\treceivers\"\xa5\x01\n" +
+	"\treceivers\x18\x01 \x01(\x04R\treceivers\x12\x1c\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12\x1b\n" +
+	"\tstream_id\x18\x03 \x01(\tR\bstreamId\"\xce\x01\n" +
 	"\x13SocketsLeaveRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05rooms\x18\x03 \x03(\tR\x05rooms\x12!\n" +
 	"\fexcept_rooms\x18\x04 \x03(\tR\vexceptRooms\x12\x1f\n" +
 	"\vleave_rooms\x18\x05 \x03(\tR\n" +
-	"leaveRooms\"4\n" +
+	"leaveRooms\x12'\n" +
+	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\"o\n" +
 	"\x14SocketsLeaveResponse\x12\x1c\n" +
-	"\treceivers\x18\x01 \x01(\x04R\treceivers\"\x9f\x01\n" +
+	"\treceivers\x18\x01 \x01(\x04R\treceivers\x12\x1c\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12\x1b\n" +
+	"\tstream_id\x18\x03 \x01(\tR\bstreamId\"\xc8\x01\n" +
 	"\x18DisconnectSocketsRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05rooms\x18\x03 \x03(\tR\x05rooms\x12!\n" +
 	"\fexcept_rooms\x18\x04 \x03(\tR\vexceptRooms\x12\x14\n" +
-	"\x05close\x18\x05 \x01(\bR\x05close\"9\n" +
+	"\x05close\x18\x05 \x01(\bR\x05close\x12'\n" +
+	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\"t\n" +
 	"\x19DisconnectSocketsResponse\x12\x1c\n" +
-	"\treceivers\x18\x01 \x01(\x04R\treceivers\"\x8e\x01\n" +
+	"\treceivers\x18\x01 \x01(\x04R\treceivers\x12\x1c\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12\x1b\n" +
+	"\tstream_id\x18\x03 \x01(\tR\bstreamId\"\xb7\x01\n" +
 	"\x15ServerSideEmitRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n" +
 	"\x05event\x18\x03 \x01(\tR\x05event\x12)\n" +
-	"\x04args\x18\x04 \x03(\v2\x15.emitgate.v1.ArgumentR\x04args\"6\n" +
+	"\x04args\x18\x04 \x03(\v2\x15.emitgate.v1.ArgumentR\x04args\x12'\n" +
+	"\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"q\n" +
 	"\x16ServerSideEmitResponse\x12\x1c\n" +
-	"\treceivers\x18\x01 \x01(\x04R\treceivers2\xcb\x04\n" +
+	"\treceivers\x18\x01 \x01(\x04R\treceivers\x12\x1c\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12\x1b\n" +
+	"\tstream_id\x18\x03 \x01(\tR\bstreamId2\xcb\x04\n" +
 	"\x0eEmitterService\x12;\n" +
 	"\x04Emit\x12\x18.emitgate.v1.EmitRequest\x1a\x19.emitgate.v1.EmitResponse\x12J\n" +
 	"\tBroadcast\x12\x1d.emitgate.v1.BroadcastRequest\x1a\x1e.emitgate.v1.BroadcastResponse\x12J\n" +

@@ -53,6 +53,16 @@ class BroadcastRequest extends \Google\Protobuf\Internal\Message
      * Generated from protobuf field <code>.emitgate.v1.EmitFlags flags = 6 [json_name = "flags"];</code>
      */
     protected $flags = null;
+    /**
+     * An optional idempotency key. When set, the gateway publishes the
+     * operation at most once per key within its configured window (default 5
+     * minutes): a repeat publishes nothing and returns the first call's result
+     * with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+     * one when they retry after a timeout.
+     *
+     * Generated from protobuf field <code>string idempotency_key = 7 [json_name = "idempotencyKey"];</code>
+     */
+    protected $idempotency_key = '';
 
     /**
      * Constructor.
@@ -74,6 +84,12 @@ class BroadcastRequest extends \Google\Protobuf\Internal\Message
      *           The event arguments, in order.
      *     @type \Emitgate\Proto\V1\EmitFlags $flags
      *           Delivery flags.
+     *     @type string $idempotency_key
+     *           An optional idempotency key. When set, the gateway publishes the
+     *           operation at most once per key within its configured window (default 5
+     *           minutes): a repeat publishes nothing and returns the first call's result
+     *           with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+     *           one when they retry after a timeout.
      * }
      */
     public function __construct($data = NULL) {
@@ -247,6 +263,40 @@ class BroadcastRequest extends \Google\Protobuf\Internal\Message
     {
         GPBUtil::checkMessage($var, \Emitgate\Proto\V1\EmitFlags::class);
         $this->flags = $var;
+
+        return $this;
+    }
+
+    /**
+     * An optional idempotency key. When set, the gateway publishes the
+     * operation at most once per key within its configured window (default 5
+     * minutes): a repeat publishes nothing and returns the first call's result
+     * with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+     * one when they retry after a timeout.
+     *
+     * Generated from protobuf field <code>string idempotency_key = 7 [json_name = "idempotencyKey"];</code>
+     * @return string
+     */
+    public function getIdempotencyKey()
+    {
+        return $this->idempotency_key;
+    }
+
+    /**
+     * An optional idempotency key. When set, the gateway publishes the
+     * operation at most once per key within its configured window (default 5
+     * minutes): a repeat publishes nothing and returns the first call's result
+     * with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+     * one when they retry after a timeout.
+     *
+     * Generated from protobuf field <code>string idempotency_key = 7 [json_name = "idempotencyKey"];</code>
+     * @param string $var
+     * @return $this
+     */
+    public function setIdempotencyKey($var)
+    {
+        GPBUtil::checkString($var, True);
+        $this->idempotency_key = $var;
 
         return $this;
     }

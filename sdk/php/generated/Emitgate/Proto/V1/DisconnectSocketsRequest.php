@@ -47,6 +47,16 @@ class DisconnectSocketsRequest extends \Google\Protobuf\Internal\Message
      * Generated from protobuf field <code>bool close = 5 [json_name = "close"];</code>
      */
     protected $close = false;
+    /**
+     * An optional idempotency key. When set, the gateway publishes the
+     * operation at most once per key within its configured window (default 5
+     * minutes): a repeat publishes nothing and returns the first call's result
+     * with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+     * one when they retry after a timeout.
+     *
+     * Generated from protobuf field <code>string idempotency_key = 6 [json_name = "idempotencyKey"];</code>
+     */
+    protected $idempotency_key = '';
 
     /**
      * Constructor.
@@ -66,6 +76,12 @@ class DisconnectSocketsRequest extends \Google\Protobuf\Internal\Message
      *     @type bool $close
      *           When true, the underlying connection is closed too (it also ends the
      *           socket's other namespaces); when false only the namespace is left.
+     *     @type string $idempotency_key
+     *           An optional idempotency key. When set, the gateway publishes the
+     *           operation at most once per key within its configured window (default 5
+     *           minutes): a repeat publishes nothing and returns the first call's result
+     *           with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+     *           one when they retry after a timeout.
      * }
      */
     public function __construct($data = NULL) {
@@ -203,6 +219,40 @@ class DisconnectSocketsRequest extends \Google\Protobuf\Internal\Message
     {
         GPBUtil::checkBool($var);
         $this->close = $var;
+
+        return $this;
+    }
+
+    /**
+     * An optional idempotency key. When set, the gateway publishes the
+     * operation at most once per key within its configured window (default 5
+     * minutes): a repeat publishes nothing and returns the first call's result
+     * with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+     * one when they retry after a timeout.
+     *
+     * Generated from protobuf field <code>string idempotency_key = 6 [json_name = "idempotencyKey"];</code>
+     * @return string
+     */
+    public function getIdempotencyKey()
+    {
+        return $this->idempotency_key;
+    }
+
+    /**
+     * An optional idempotency key. When set, the gateway publishes the
+     * operation at most once per key within its configured window (default 5
+     * minutes): a repeat publishes nothing and returns the first call's result
+     * with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+     * one when they retry after a timeout.
+     *
+     * Generated from protobuf field <code>string idempotency_key = 6 [json_name = "idempotencyKey"];</code>
+     * @param string $var
+     * @return $this
+     */
+    public function setIdempotencyKey($var)
+    {
+        GPBUtil::checkString($var, True);
+        $this->idempotency_key = $var;
 
         return $this;
     }

@@ -36,13 +36,23 @@ class ServerSideEmitRequest extends \Google\Protobuf\Internal\Message
      */
     protected $event = '';
     /**
-     * The event arguments, in order. Servers receive them through a JSON
-     * request, so only `value` and `json` arguments are accepted here; a
-     * `binary` or `msgpack` argument is INVALID_ARGUMENT.
+     * The event arguments, in order. Where the dialect's server requests are
+     * JSON (socketio), every argument MUST have a JSON form: binary values and
+     * timestamps anywhere inside are INVALID_ARGUMENT there.
      *
      * Generated from protobuf field <code>repeated .emitgate.v1.Argument args = 4 [json_name = "args"];</code>
      */
     private $args;
+    /**
+     * An optional idempotency key. When set, the gateway publishes the
+     * operation at most once per key within its configured window (default 5
+     * minutes): a repeat publishes nothing and returns the first call's result
+     * with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+     * one when they retry after a timeout.
+     *
+     * Generated from protobuf field <code>string idempotency_key = 5 [json_name = "idempotencyKey"];</code>
+     */
+    protected $idempotency_key = '';
 
     /**
      * Constructor.
@@ -59,9 +69,15 @@ class ServerSideEmitRequest extends \Google\Protobuf\Internal\Message
      *           The event name. It MUST be non-empty and MUST NOT be reserved (the
      *           Emit names plus connection and new_namespace).
      *     @type array<\Emitgate\Proto\V1\Argument>|\Google\Protobuf\Internal\RepeatedField $args
-     *           The event arguments, in order. Servers receive them through a JSON
-     *           request, so only `value` and `json` arguments are accepted here; a
-     *           `binary` or `msgpack` argument is INVALID_ARGUMENT.
+     *           The event arguments, in order. Where the dialect's server requests are
+     *           JSON (socketio), every argument MUST have a JSON form: binary values and
+     *           timestamps anywhere inside are INVALID_ARGUMENT there.
+     *     @type string $idempotency_key
+     *           An optional idempotency key. When set, the gateway publishes the
+     *           operation at most once per key within its configured window (default 5
+     *           minutes): a repeat publishes nothing and returns the first call's result
+     *           with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+     *           one when they retry after a timeout.
      * }
      */
     public function __construct($data = NULL) {
@@ -152,9 +168,9 @@ class ServerSideEmitRequest extends \Google\Protobuf\Internal\Message
     }
 
     /**
-     * The event arguments, in order. Servers receive them through a JSON
-     * request, so only `value` and `json` arguments are accepted here; a
-     * `binary` or `msgpack` argument is INVALID_ARGUMENT.
+     * The event arguments, in order. Where the dialect's server requests are
+     * JSON (socketio), every argument MUST have a JSON form: binary values and
+     * timestamps anywhere inside are INVALID_ARGUMENT there.
      *
      * Generated from protobuf field <code>repeated .emitgate.v1.Argument args = 4 [json_name = "args"];</code>
      * @return \Google\Protobuf\Internal\RepeatedField
@@ -165,9 +181,9 @@ class ServerSideEmitRequest extends \Google\Protobuf\Internal\Message
     }
 
     /**
-     * The event arguments, in order. Servers receive them through a JSON
-     * request, so only `value` and `json` arguments are accepted here; a
-     * `binary` or `msgpack` argument is INVALID_ARGUMENT.
+     * The event arguments, in order. Where the dialect's server requests are
+     * JSON (socketio), every argument MUST have a JSON form: binary values and
+     * timestamps anywhere inside are INVALID_ARGUMENT there.
      *
      * Generated from protobuf field <code>repeated .emitgate.v1.Argument args = 4 [json_name = "args"];</code>
      * @param array<\Emitgate\Proto\V1\Argument>|\Google\Protobuf\Internal\RepeatedField $var
@@ -177,6 +193,40 @@ class ServerSideEmitRequest extends \Google\Protobuf\Internal\Message
     {
         $arr = GPBUtil::checkRepeatedField($var, \Google\Protobuf\Internal\GPBType::MESSAGE, \Emitgate\Proto\V1\Argument::class);
         $this->args = $arr;
+
+        return $this;
+    }
+
+    /**
+     * An optional idempotency key. When set, the gateway publishes the
+     * operation at most once per key within its configured window (default 5
+     * minutes): a repeat publishes nothing and returns the first call's result
+     * with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+     * one when they retry after a timeout.
+     *
+     * Generated from protobuf field <code>string idempotency_key = 5 [json_name = "idempotencyKey"];</code>
+     * @return string
+     */
+    public function getIdempotencyKey()
+    {
+        return $this->idempotency_key;
+    }
+
+    /**
+     * An optional idempotency key. When set, the gateway publishes the
+     * operation at most once per key within its configured window (default 5
+     * minutes): a repeat publishes nothing and returns the first call's result
+     * with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+     * one when they retry after a timeout.
+     *
+     * Generated from protobuf field <code>string idempotency_key = 5 [json_name = "idempotencyKey"];</code>
+     * @param string $var
+     * @return $this
+     */
+    public function setIdempotencyKey($var)
+    {
+        GPBUtil::checkString($var, True);
+        $this->idempotency_key = $var;
 
         return $this;
     }

@@ -46,6 +46,16 @@ class SocketsJoinRequest extends \Google\Protobuf\Internal\Message
      * Generated from protobuf field <code>repeated string join_rooms = 5 [json_name = "joinRooms"];</code>
      */
     private $join_rooms;
+    /**
+     * An optional idempotency key. When set, the gateway publishes the
+     * operation at most once per key within its configured window (default 5
+     * minutes): a repeat publishes nothing and returns the first call's result
+     * with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+     * one when they retry after a timeout.
+     *
+     * Generated from protobuf field <code>string idempotency_key = 6 [json_name = "idempotencyKey"];</code>
+     */
+    protected $idempotency_key = '';
 
     /**
      * Constructor.
@@ -64,6 +74,12 @@ class SocketsJoinRequest extends \Google\Protobuf\Internal\Message
      *           Sockets in any of these rooms are not selected.
      *     @type array<string>|\Google\Protobuf\Internal\RepeatedField $join_rooms
      *           The rooms the selected sockets join. At least one MUST be given.
+     *     @type string $idempotency_key
+     *           An optional idempotency key. When set, the gateway publishes the
+     *           operation at most once per key within its configured window (default 5
+     *           minutes): a repeat publishes nothing and returns the first call's result
+     *           with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+     *           one when they retry after a timeout.
      * }
      */
     public function __construct($data = NULL) {
@@ -199,6 +215,40 @@ class SocketsJoinRequest extends \Google\Protobuf\Internal\Message
     {
         $arr = GPBUtil::checkRepeatedField($var, \Google\Protobuf\Internal\GPBType::STRING);
         $this->join_rooms = $arr;
+
+        return $this;
+    }
+
+    /**
+     * An optional idempotency key. When set, the gateway publishes the
+     * operation at most once per key within its configured window (default 5
+     * minutes): a repeat publishes nothing and returns the first call's result
+     * with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+     * one when they retry after a timeout.
+     *
+     * Generated from protobuf field <code>string idempotency_key = 6 [json_name = "idempotencyKey"];</code>
+     * @return string
+     */
+    public function getIdempotencyKey()
+    {
+        return $this->idempotency_key;
+    }
+
+    /**
+     * An optional idempotency key. When set, the gateway publishes the
+     * operation at most once per key within its configured window (default 5
+     * minutes): a repeat publishes nothing and returns the first call's result
+     * with `duplicate = true`. Keys are scoped per API key. Clients SHOULD set
+     * one when they retry after a timeout.
+     *
+     * Generated from protobuf field <code>string idempotency_key = 6 [json_name = "idempotencyKey"];</code>
+     * @param string $var
+     * @return $this
+     */
+    public function setIdempotencyKey($var)
+    {
+        GPBUtil::checkString($var, True);
+        $this->idempotency_key = $var;
 
         return $this;
     }

@@ -21,6 +21,21 @@ class SocketsLeaveResponse extends \Google\Protobuf\Internal\Message
      * Generated from protobuf field <code>uint64 receivers = 1 [json_name = "receivers"];</code>
      */
     protected $receivers = 0;
+    /**
+     * True when the request's idempotency key was already used within the
+     * window: nothing was published and the fields above repeat the first
+     * call's result.
+     *
+     * Generated from protobuf field <code>bool duplicate = 2 [json_name = "duplicate"];</code>
+     */
+    protected $duplicate = false;
+    /**
+     * When the target's dialect writes to a Redis stream, the id of the entry
+     * added (a stream has no receiver count, so `receivers` is 0 then).
+     *
+     * Generated from protobuf field <code>string stream_id = 3 [json_name = "streamId"];</code>
+     */
+    protected $stream_id = '';
 
     /**
      * Constructor.
@@ -30,6 +45,13 @@ class SocketsLeaveResponse extends \Google\Protobuf\Internal\Message
      *
      *     @type int|string $receivers
      *           How many Socket.IO servers received the request.
+     *     @type bool $duplicate
+     *           True when the request's idempotency key was already used within the
+     *           window: nothing was published and the fields above repeat the first
+     *           call's result.
+     *     @type string $stream_id
+     *           When the target's dialect writes to a Redis stream, the id of the entry
+     *           added (a stream has no receiver count, so `receivers` is 0 then).
      * }
      */
     public function __construct($data = NULL) {
@@ -59,6 +81,64 @@ class SocketsLeaveResponse extends \Google\Protobuf\Internal\Message
     {
         GPBUtil::checkUint64($var);
         $this->receivers = $var;
+
+        return $this;
+    }
+
+    /**
+     * True when the request's idempotency key was already used within the
+     * window: nothing was published and the fields above repeat the first
+     * call's result.
+     *
+     * Generated from protobuf field <code>bool duplicate = 2 [json_name = "duplicate"];</code>
+     * @return bool
+     */
+    public function getDuplicate()
+    {
+        return $this->duplicate;
+    }
+
+    /**
+     * True when the request's idempotency key was already used within the
+     * window: nothing was published and the fields above repeat the first
+     * call's result.
+     *
+     * Generated from protobuf field <code>bool duplicate = 2 [json_name = "duplicate"];</code>
+     * @param bool $var
+     * @return $this
+     */
+    public function setDuplicate($var)
+    {
+        GPBUtil::checkBool($var);
+        $this->duplicate = $var;
+
+        return $this;
+    }
+
+    /**
+     * When the target's dialect writes to a Redis stream, the id of the entry
+     * added (a stream has no receiver count, so `receivers` is 0 then).
+     *
+     * Generated from protobuf field <code>string stream_id = 3 [json_name = "streamId"];</code>
+     * @return string
+     */
+    public function getStreamId()
+    {
+        return $this->stream_id;
+    }
+
+    /**
+     * When the target's dialect writes to a Redis stream, the id of the entry
+     * added (a stream has no receiver count, so `receivers` is 0 then).
+     *
+     * Generated from protobuf field <code>string stream_id = 3 [json_name = "streamId"];</code>
+     * @param string $var
+     * @return $this
+     */
+    public function setStreamId($var)
+    {
+        GPBUtil::checkString($var, True);
+        $this->stream_id = $var;
 
         return $this;
     }
