@@ -12,7 +12,16 @@ import pytest
 
 import emitgate
 from emitgate._args import encode_arg, encode_args
-from emitgate._core import normalize_namespace
+from emitgate._core import (
+    Selection,
+    broadcast_request,
+    disconnect_sockets_request,
+    emit_request,
+    normalize_namespace,
+    server_side_emit_request,
+    sockets_join_request,
+    sockets_leave_request,
+)
 
 
 def decoded(value: object) -> tuple[str, Any]:
@@ -127,13 +136,30 @@ def test_self_references_are_refused() -> None:
     assert decoded([shared, shared]) == ("json", [[1], [1]])  # shared, not cyclic
 
 
-def test_server_side_arguments_stay_json() -> None:
-    [arg] = encode_args([{"n": 2**53 - 1}], server_side=True)
-    assert arg.WhichOneof("kind") == "json"
-    with pytest.raises(TypeError, match="argument 0"):
-        encode_args([b"x"], server_side=True)
-    with pytest.raises(ValueError, match="argument 1"):
-        encode_args([0, [-(2**53)]], server_side=True)
+def test_idempotency_keys_go_into_every_request() -> None:
+    sel = Selection("t", "/n", rooms=("r",))
+    keys = [
+        emit_request(sel, "e", (), "k1").idempotency_key,
+        broadcast_request(Selection("t", "/n"), "e", (), "k2").idempotency_key,
+        sockets_join_request(sel, "j", "k3").idempotency_key,
+        sockets_leave_request(sel, "j", "k4").idempotency_key,
+        disconnect_sockets_request(sel, True, "k5").idempotency_key,
+        server_side_emit_request(Selection("t", "/n"), "e", (), "k6").idempotency_key,
+    ]
+    assert keys == ["k1", "k2", "k3", "k4", "k5", "k6"]
+    assert emit_request(sel, "e", ()).idempotency_key == ""
+    with pytest.raises(TypeError, match="idempotency_key"):
+        emit_request(sel, "e", (), 5)  # type: ignore[arg-type]
+
+
+def test_batch_items_carry_their_idempotency_keys() -> None:
+    with emitgate.Client("127.0.0.1:1", insecure=True) as c:
+        b = c.batch()
+        b.to("r").emit("e", idempotency_key="a")
+        b.broadcast("e", idempotency_key="b")
+        b.to("r").emit("e")
+        keys = [getattr(item, item.WhichOneof("op")).idempotency_key for item in b._items.items]
+    assert keys == ["a", "b", ""]
 
 
 def test_namespaces_get_a_leading_slash() -> None:

@@ -111,8 +111,9 @@ async def test_server_side_emit(harness: Stack, aclient: emitgate.AsyncClient) -
     events = harness.server_events("/", "sync-cache", count=2)
     assert sorted(e["server"] for e in events) == [0, 1]
     assert all(e["args"] == [{"key": "k"}, 2] for e in events)
-    with pytest.raises(TypeError, match="argument 0"):
+    with pytest.raises(emitgate.InvalidArgument) as info:
         await aclient.server_side_emit("sync-cache", b"bytes")
+    assert [v.field for v in info.value.violations] == ["args[0]"]
 
 
 async def test_batch(harness: Stack, aclient: emitgate.AsyncClient) -> None:

@@ -28,6 +28,7 @@ from emitgate._core import (
     disconnect_sockets_request,
     emit_request,
     normalize_namespace,
+    result_of,
     server_side_emit_request,
     sockets_join_request,
     sockets_leave_request,
@@ -47,41 +48,48 @@ class AsyncOperator(Fluent["AsyncClient"]):
 
     __slots__ = ()
 
-    async def emit(self, event: str, *args: object) -> Result:
+    async def emit(self, event: str, *args: object, idempotency_key: str | None = None) -> Result:
         """Send ``event`` with ``args`` to the sockets in the selected rooms.
 
         Raises :class:`~emitgate.InvalidArgument` before any network call when
         no room was selected (use :meth:`broadcast` to reach every socket).
         """
-        request = emit_request(self._sel, event, args)
+        request = emit_request(self._sel, event, args, idempotency_key)
         return await self._owner._result(self._owner._stub().Emit, request)
 
-    async def broadcast(self, event: str, *args: object) -> Result:
+    async def broadcast(
+        self, event: str, *args: object, idempotency_key: str | None = None
+    ) -> Result:
         """Send ``event`` with ``args`` to every socket of the namespace (minus ``except_``)."""
-        request = broadcast_request(self._sel, event, args)
+        request = broadcast_request(self._sel, event, args, idempotency_key)
         return await self._owner._result(self._owner._stub().Broadcast, request)
 
-    async def sockets_join(self, rooms: Rooms) -> Result:
+    async def sockets_join(self, rooms: Rooms, *, idempotency_key: str | None = None) -> Result:
         """Make the selected sockets (all of the namespace if no room) join ``rooms``."""
-        request = sockets_join_request(self._sel, rooms)
+        request = sockets_join_request(self._sel, rooms, idempotency_key)
         return await self._owner._result(self._owner._stub().SocketsJoin, request)
 
-    async def sockets_leave(self, rooms: Rooms) -> Result:
+    async def sockets_leave(self, rooms: Rooms, *, idempotency_key: str | None = None) -> Result:
         """Make the selected sockets (all of the namespace if no room) leave ``rooms``."""
-        request = sockets_leave_request(self._sel, rooms)
+        request = sockets_leave_request(self._sel, rooms, idempotency_key)
         return await self._owner._result(self._owner._stub().SocketsLeave, request)
 
-    async def disconnect_sockets(self, close: bool = False) -> Result:
+    async def disconnect_sockets(
+        self, close: bool = False, *, idempotency_key: str | None = None
+    ) -> Result:
         """Disconnect the selected sockets; ``close=True`` also closes their connection."""
-        request = disconnect_sockets_request(self._sel, close)
+        request = disconnect_sockets_request(self._sel, close, idempotency_key)
         return await self._owner._result(self._owner._stub().DisconnectSockets, request)
 
-    async def server_side_emit(self, event: str, *args: object) -> Result:
+    async def server_side_emit(
+        self, event: str, *args: object, idempotency_key: str | None = None
+    ) -> Result:
         """Send ``event`` to the Socket.IO servers' ``io.of(namespace).on(event)`` handlers.
 
-        Arguments travel as JSON: bytes and integers outside ±(2**53 - 1) raise.
+        Takes no room. With the ``socketio`` dialect the servers receive JSON,
+        so the gateway refuses binary arguments (:class:`~emitgate.InvalidArgument`).
         """
-        request = server_side_emit_request(self._sel, event, args)
+        request = server_side_emit_request(self._sel, event, args, idempotency_key)
         return await self._owner._result(self._owner._stub().ServerSideEmit, request)
 
 
@@ -189,32 +197,38 @@ class AsyncClient(EntryPoint[AsyncOperator]):
             raise TypeError(f"target must be a str, not {type(chosen).__name__}")
         return AsyncOperator(self, Selection(chosen, normalize_namespace(namespace)))
 
-    async def emit(self, event: str, *args: object) -> Result:
+    async def emit(self, event: str, *args: object, idempotency_key: str | None = None) -> Result:
         """Raise :class:`~emitgate.InvalidArgument`: an emit needs a room (see :meth:`to`).
 
         Use ``client.to(room).emit(...)``, or :meth:`broadcast` for every socket.
         """
-        return await self.of().emit(event, *args)
+        return await self.of().emit(event, *args, idempotency_key=idempotency_key)
 
-    async def broadcast(self, event: str, *args: object) -> Result:
+    async def broadcast(
+        self, event: str, *args: object, idempotency_key: str | None = None
+    ) -> Result:
         """Send ``event`` to every socket of ``/``."""
-        return await self.of().broadcast(event, *args)
+        return await self.of().broadcast(event, *args, idempotency_key=idempotency_key)
 
-    async def sockets_join(self, rooms: Rooms) -> Result:
+    async def sockets_join(self, rooms: Rooms, *, idempotency_key: str | None = None) -> Result:
         """Make every socket of ``/`` join ``rooms``."""
-        return await self.of().sockets_join(rooms)
+        return await self.of().sockets_join(rooms, idempotency_key=idempotency_key)
 
-    async def sockets_leave(self, rooms: Rooms) -> Result:
+    async def sockets_leave(self, rooms: Rooms, *, idempotency_key: str | None = None) -> Result:
         """Make every socket of ``/`` leave ``rooms``."""
-        return await self.of().sockets_leave(rooms)
+        return await self.of().sockets_leave(rooms, idempotency_key=idempotency_key)
 
-    async def disconnect_sockets(self, close: bool = False) -> Result:
+    async def disconnect_sockets(
+        self, close: bool = False, *, idempotency_key: str | None = None
+    ) -> Result:
         """Disconnect every socket of ``/``."""
-        return await self.of().disconnect_sockets(close)
+        return await self.of().disconnect_sockets(close, idempotency_key=idempotency_key)
 
-    async def server_side_emit(self, event: str, *args: object) -> Result:
+    async def server_side_emit(
+        self, event: str, *args: object, idempotency_key: str | None = None
+    ) -> Result:
         """Send ``event`` to the Socket.IO servers' handlers on ``/``."""
-        return await self.of().server_side_emit(event, *args)
+        return await self.of().server_side_emit(event, *args, idempotency_key=idempotency_key)
 
     def batch(self, *, atomic: bool = False) -> AsyncBatch:
         """Start a batch; use it as ``async with client.batch() as b: b.to(...).emit(...)``.
@@ -270,5 +284,4 @@ class AsyncClient(EntryPoint[AsyncOperator]):
     async def _result(
         self, method: grpc.aio.UnaryUnaryMultiCallable[_Req, Any], request: _Req
     ) -> Result:
-        response = await self._call(method, request)
-        return Result(receivers=response.receivers)
+        return result_of(await self._call(method, request))

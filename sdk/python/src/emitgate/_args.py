@@ -16,8 +16,9 @@ Rules, applied to each argument:
   cannot hold) raises ``TypeError`` / ``ValueError`` naming the argument index,
   before any network call.
 
-``server_side_emit`` arguments reach the Socket.IO servers through JSON, so
-there bytes are refused and integers must stay within ±(2**53 - 1).
+``server_side_emit`` arguments are encoded the same way; whether binary
+values can reach the servers depends on the target's dialect, so the gateway
+decides (the ``socketio`` dialect refuses them with INVALID_ARGUMENT).
 """
 
 from __future__ import annotations
@@ -43,10 +44,9 @@ _BYTES_TYPES = (bytes, bytearray, memoryview)
 
 
 class _State:
-    __slots__ = ("needs_msgpack", "server_side")
+    __slots__ = ("needs_msgpack",)
 
-    def __init__(self, server_side: bool) -> None:
-        self.server_side = server_side
+    def __init__(self) -> None:
         self.needs_msgpack = False
 
 
@@ -77,11 +77,6 @@ def _convert(
     if isinstance(value, int):
         if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
             return value
-        if state.server_side:
-            raise ValueError(
-                f"{_where(index, path)}: integer {value} is outside ±(2**53 - 1); "
-                "server_side_emit arguments travel as JSON numbers and would lose precision"
-            )
         if not _INT64_MIN <= value <= _UINT64_MAX:
             raise ValueError(
                 f"{_where(index, path)}: integer {value} does not fit in 64 bits "
@@ -94,11 +89,6 @@ def _convert(
             raise ValueError(f"{_where(index, path)}: {value!r} is not a finite number")
         return value
     if isinstance(value, _BYTES_TYPES):
-        if state.server_side:
-            raise TypeError(
-                f"{_where(index, path)}: server_side_emit arguments travel as JSON "
-                "and cannot hold bytes"
-            )
         state.needs_msgpack = True
         return bytes(value)
     if isinstance(value, datetime.datetime):
@@ -139,11 +129,11 @@ def _convert(
     )
 
 
-def encode_arg(index: int, value: object, *, server_side: bool = False) -> pb.Argument:
+def encode_arg(index: int, value: object) -> pb.Argument:
     """Encode one event argument; ``index`` names it in error messages."""
-    if isinstance(value, _BYTES_TYPES) and not server_side:
+    if isinstance(value, _BYTES_TYPES):
         return pb.Argument(binary=bytes(value))
-    state = _State(server_side)
+    state = _State()
     normalized = _convert(value, index, "", 0, state, set())
     if state.needs_msgpack:
         packed: bytes = msgpack.packb(normalized, use_bin_type=True)
@@ -152,6 +142,6 @@ def encode_arg(index: int, value: object, *, server_side: bool = False) -> pb.Ar
     return pb.Argument(json=text)
 
 
-def encode_args(args: Sequence[object], *, server_side: bool = False) -> list[pb.Argument]:
+def encode_args(args: Sequence[object]) -> list[pb.Argument]:
     """Encode event arguments in order, raising ``TypeError`` / ``ValueError`` early."""
-    return [encode_arg(i, value, server_side=server_side) for i, value in enumerate(args)]
+    return [encode_arg(i, value) for i, value in enumerate(args)]

@@ -22,18 +22,20 @@ class BatchOperator(Fluent[BatchItems]):
 
     __slots__ = ()
 
-    def emit(self, event: str, *args: object) -> int:
+    def emit(self, event: str, *args: object, idempotency_key: str | None = None) -> int:
         """Queue an emit to the selected rooms; return its index in the batch.
 
         Raises :class:`~emitgate.InvalidArgument` at once when no room was
         selected, and ``TypeError`` / ``ValueError`` for an argument that cannot
         be encoded.
         """
-        return self._owner.add(pb.BatchItem(emit=emit_request(self._sel, event, args)))
+        request = emit_request(self._sel, event, args, idempotency_key)
+        return self._owner.add(pb.BatchItem(emit=request))
 
-    def broadcast(self, event: str, *args: object) -> int:
+    def broadcast(self, event: str, *args: object, idempotency_key: str | None = None) -> int:
         """Queue a broadcast to the whole namespace; return its index in the batch."""
-        return self._owner.add(pb.BatchItem(broadcast=broadcast_request(self._sel, event, args)))
+        request = broadcast_request(self._sel, event, args, idempotency_key)
+        return self._owner.add(pb.BatchItem(broadcast=request))
 
 
 class BatchBase(EntryPoint[BatchOperator]):
@@ -55,13 +57,13 @@ class BatchBase(EntryPoint[BatchOperator]):
         chosen = self._target if target is None else target
         return BatchOperator(self._items, Selection(chosen, normalize_namespace(namespace)))
 
-    def emit(self, event: str, *args: object) -> int:
+    def emit(self, event: str, *args: object, idempotency_key: str | None = None) -> int:
         """Raise :class:`~emitgate.InvalidArgument`: an emit needs a room (see :meth:`to`)."""
-        return self.of().emit(event, *args)
+        return self.of().emit(event, *args, idempotency_key=idempotency_key)
 
-    def broadcast(self, event: str, *args: object) -> int:
+    def broadcast(self, event: str, *args: object, idempotency_key: str | None = None) -> int:
         """Queue a broadcast to every socket of ``/``; return its index."""
-        return self.of().broadcast(event, *args)
+        return self.of().broadcast(event, *args, idempotency_key=idempotency_key)
 
     @property
     def atomic(self) -> bool:

@@ -27,6 +27,7 @@ from emitgate._core import (
     disconnect_sockets_request,
     emit_request,
     normalize_namespace,
+    result_of,
     server_side_emit_request,
     sockets_join_request,
     sockets_leave_request,
@@ -46,44 +47,53 @@ class Operator(Fluent["Client"]):
 
     Chain :meth:`to`, :meth:`in_`, :meth:`except_`, :attr:`volatile` and
     :meth:`compress`; each returns a new operator. Finish with one of the calls.
+    Every call takes an optional keyword-only ``idempotency_key``: the gateway
+    publishes at most once per key within its window, and a repeat returns the
+    first result with ``duplicate=True``; set one when retrying after a timeout.
     """
 
     __slots__ = ()
 
-    def emit(self, event: str, *args: object) -> Result:
+    def emit(self, event: str, *args: object, idempotency_key: str | None = None) -> Result:
         """Send ``event`` with ``args`` to the sockets in the selected rooms.
 
         Raises :class:`~emitgate.InvalidArgument` before any network call when
         no room was selected (use :meth:`broadcast` to reach every socket).
         """
-        return self._owner._result(self._owner._stub.Emit, emit_request(self._sel, event, args))
+        request = emit_request(self._sel, event, args, idempotency_key)
+        return self._owner._result(self._owner._stub.Emit, request)
 
-    def broadcast(self, event: str, *args: object) -> Result:
+    def broadcast(self, event: str, *args: object, idempotency_key: str | None = None) -> Result:
         """Send ``event`` with ``args`` to every socket of the namespace (minus ``except_``)."""
-        request = broadcast_request(self._sel, event, args)
+        request = broadcast_request(self._sel, event, args, idempotency_key)
         return self._owner._result(self._owner._stub.Broadcast, request)
 
-    def sockets_join(self, rooms: Rooms) -> Result:
+    def sockets_join(self, rooms: Rooms, *, idempotency_key: str | None = None) -> Result:
         """Make the selected sockets (all of the namespace if no room) join ``rooms``."""
-        request = sockets_join_request(self._sel, rooms)
+        request = sockets_join_request(self._sel, rooms, idempotency_key)
         return self._owner._result(self._owner._stub.SocketsJoin, request)
 
-    def sockets_leave(self, rooms: Rooms) -> Result:
+    def sockets_leave(self, rooms: Rooms, *, idempotency_key: str | None = None) -> Result:
         """Make the selected sockets (all of the namespace if no room) leave ``rooms``."""
-        request = sockets_leave_request(self._sel, rooms)
+        request = sockets_leave_request(self._sel, rooms, idempotency_key)
         return self._owner._result(self._owner._stub.SocketsLeave, request)
 
-    def disconnect_sockets(self, close: bool = False) -> Result:
+    def disconnect_sockets(
+        self, close: bool = False, *, idempotency_key: str | None = None
+    ) -> Result:
         """Disconnect the selected sockets; ``close=True`` also closes their connection."""
-        request = disconnect_sockets_request(self._sel, close)
+        request = disconnect_sockets_request(self._sel, close, idempotency_key)
         return self._owner._result(self._owner._stub.DisconnectSockets, request)
 
-    def server_side_emit(self, event: str, *args: object) -> Result:
+    def server_side_emit(
+        self, event: str, *args: object, idempotency_key: str | None = None
+    ) -> Result:
         """Send ``event`` to the Socket.IO servers' ``io.of(namespace).on(event)`` handlers.
 
-        Arguments travel as JSON: bytes and integers outside ±(2**53 - 1) raise.
+        Takes no room. With the ``socketio`` dialect the servers receive JSON,
+        so the gateway refuses binary arguments (:class:`~emitgate.InvalidArgument`).
         """
-        request = server_side_emit_request(self._sel, event, args)
+        request = server_side_emit_request(self._sel, event, args, idempotency_key)
         return self._owner._result(self._owner._stub.ServerSideEmit, request)
 
 
@@ -208,32 +218,36 @@ class Client(EntryPoint[Operator]):
             raise TypeError(f"target must be a str, not {type(chosen).__name__}")
         return Operator(self, Selection(chosen, normalize_namespace(namespace)))
 
-    def emit(self, event: str, *args: object) -> Result:
+    def emit(self, event: str, *args: object, idempotency_key: str | None = None) -> Result:
         """Raise :class:`~emitgate.InvalidArgument`: an emit needs a room (see :meth:`to`).
 
         Use ``client.to(room).emit(...)``, or :meth:`broadcast` for every socket.
         """
-        return self.of().emit(event, *args)
+        return self.of().emit(event, *args, idempotency_key=idempotency_key)
 
-    def broadcast(self, event: str, *args: object) -> Result:
+    def broadcast(self, event: str, *args: object, idempotency_key: str | None = None) -> Result:
         """Send ``event`` to every socket of ``/``."""
-        return self.of().broadcast(event, *args)
+        return self.of().broadcast(event, *args, idempotency_key=idempotency_key)
 
-    def sockets_join(self, rooms: Rooms) -> Result:
+    def sockets_join(self, rooms: Rooms, *, idempotency_key: str | None = None) -> Result:
         """Make every socket of ``/`` join ``rooms``."""
-        return self.of().sockets_join(rooms)
+        return self.of().sockets_join(rooms, idempotency_key=idempotency_key)
 
-    def sockets_leave(self, rooms: Rooms) -> Result:
+    def sockets_leave(self, rooms: Rooms, *, idempotency_key: str | None = None) -> Result:
         """Make every socket of ``/`` leave ``rooms``."""
-        return self.of().sockets_leave(rooms)
+        return self.of().sockets_leave(rooms, idempotency_key=idempotency_key)
 
-    def disconnect_sockets(self, close: bool = False) -> Result:
+    def disconnect_sockets(
+        self, close: bool = False, *, idempotency_key: str | None = None
+    ) -> Result:
         """Disconnect every socket of ``/``."""
-        return self.of().disconnect_sockets(close)
+        return self.of().disconnect_sockets(close, idempotency_key=idempotency_key)
 
-    def server_side_emit(self, event: str, *args: object) -> Result:
+    def server_side_emit(
+        self, event: str, *args: object, idempotency_key: str | None = None
+    ) -> Result:
         """Send ``event`` to the Socket.IO servers' handlers on ``/``."""
-        return self.of().server_side_emit(event, *args)
+        return self.of().server_side_emit(event, *args, idempotency_key=idempotency_key)
 
     def batch(self, *, atomic: bool = False) -> Batch:
         """Start a batch; use it as ``with client.batch() as b: b.to(...).emit(...)``.
@@ -270,4 +284,4 @@ class Client(EntryPoint[Operator]):
             raise error_from_rpc_error(error, deadline_expired=expired) from error
 
     def _result(self, method: grpc.UnaryUnaryMultiCallable[_Req, Any], request: _Req) -> Result:
-        return Result(receivers=self._call(method, request).receivers)
+        return result_of(self._call(method, request))

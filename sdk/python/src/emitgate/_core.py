@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Generic, TypeVar, Union
+from typing import Any, Generic, Protocol, TypeVar, Union
 
 import grpc
 
 from emitgate._args import encode_args
 from emitgate._errors import EmitgateError, FieldViolation, InvalidArgument, status_code
 from emitgate._gen.emitgate.v1 import emitter_pb2 as pb
-from emitgate._results import BatchItemResult, BatchResult
+from emitgate._results import BatchItemResult, BatchResult, Result
 
 __version__ = "0.1.0"
 
@@ -153,7 +153,18 @@ def _check_event(event: str) -> None:
         raise TypeError(f"event must be a str, not {type(event).__name__}")
 
 
-def emit_request(sel: Selection, event: str, args: Sequence[object]) -> pb.EmitRequest:
+def _key(idempotency_key: str | None) -> str:
+    """Return the idempotency key for a request (``""``: none)."""
+    if idempotency_key is None:
+        return ""
+    if not isinstance(idempotency_key, str):
+        raise TypeError(f"idempotency_key must be a str, not {type(idempotency_key).__name__}")
+    return idempotency_key
+
+
+def emit_request(
+    sel: Selection, event: str, args: Sequence[object], idempotency_key: str | None = None
+) -> pb.EmitRequest:
     """Build an EmitRequest; an emit without a room is refused like the server would."""
     _check_event(event)
     if not sel.rooms:
@@ -170,10 +181,13 @@ def emit_request(sel: Selection, event: str, args: Sequence[object]) -> pb.EmitR
         event=event,
         args=encode_args(args),
         flags=sel.flags(),
+        idempotency_key=_key(idempotency_key),
     )
 
 
-def broadcast_request(sel: Selection, event: str, args: Sequence[object]) -> pb.BroadcastRequest:
+def broadcast_request(
+    sel: Selection, event: str, args: Sequence[object], idempotency_key: str | None = None
+) -> pb.BroadcastRequest:
     """Build a BroadcastRequest; rooms chosen with to() are refused (use emit)."""
     _check_event(event)
     if sel.rooms:
@@ -189,10 +203,13 @@ def broadcast_request(sel: Selection, event: str, args: Sequence[object]) -> pb.
         event=event,
         args=encode_args(args),
         flags=sel.flags(),
+        idempotency_key=_key(idempotency_key),
     )
 
 
-def sockets_join_request(sel: Selection, rooms: Rooms) -> pb.SocketsJoinRequest:
+def sockets_join_request(
+    sel: Selection, rooms: Rooms, idempotency_key: str | None = None
+) -> pb.SocketsJoinRequest:
     """Build a SocketsJoinRequest for the selected sockets."""
     return pb.SocketsJoinRequest(
         target=sel.target,
@@ -200,10 +217,13 @@ def sockets_join_request(sel: Selection, rooms: Rooms) -> pb.SocketsJoinRequest:
         rooms=sel.rooms,
         except_rooms=sel.except_rooms,
         join_rooms=room_list(rooms, "rooms"),
+        idempotency_key=_key(idempotency_key),
     )
 
 
-def sockets_leave_request(sel: Selection, rooms: Rooms) -> pb.SocketsLeaveRequest:
+def sockets_leave_request(
+    sel: Selection, rooms: Rooms, idempotency_key: str | None = None
+) -> pb.SocketsLeaveRequest:
     """Build a SocketsLeaveRequest for the selected sockets."""
     return pb.SocketsLeaveRequest(
         target=sel.target,
@@ -211,10 +231,13 @@ def sockets_leave_request(sel: Selection, rooms: Rooms) -> pb.SocketsLeaveReques
         rooms=sel.rooms,
         except_rooms=sel.except_rooms,
         leave_rooms=room_list(rooms, "rooms"),
+        idempotency_key=_key(idempotency_key),
     )
 
 
-def disconnect_sockets_request(sel: Selection, close: bool) -> pb.DisconnectSocketsRequest:
+def disconnect_sockets_request(
+    sel: Selection, close: bool, idempotency_key: str | None = None
+) -> pb.DisconnectSocketsRequest:
     """Build a DisconnectSocketsRequest for the selected sockets."""
     if not isinstance(close, bool):
         raise TypeError(f"close must be a bool, not {type(close).__name__}")
@@ -224,11 +247,12 @@ def disconnect_sockets_request(sel: Selection, close: bool) -> pb.DisconnectSock
         rooms=sel.rooms,
         except_rooms=sel.except_rooms,
         close=close,
+        idempotency_key=_key(idempotency_key),
     )
 
 
 def server_side_emit_request(
-    sel: Selection, event: str, args: Sequence[object]
+    sel: Selection, event: str, args: Sequence[object], idempotency_key: str | None = None
 ) -> pb.ServerSideEmitRequest:
     """Build a ServerSideEmitRequest; it reaches servers, so rooms make no sense."""
     _check_event(event)
@@ -246,7 +270,26 @@ def server_side_emit_request(
         target=sel.target,
         namespace=sel.namespace,
         event=event,
-        args=encode_args(args, server_side=True),
+        args=encode_args(args),
+        idempotency_key=_key(idempotency_key),
+    )
+
+
+class _Response(Protocol):
+    @property
+    def receivers(self) -> int: ...
+    @property
+    def duplicate(self) -> bool: ...
+    @property
+    def stream_id(self) -> str: ...
+
+
+def result_of(response: _Response) -> Result:
+    """Return the :class:`Result` of a published call."""
+    return Result(
+        receivers=response.receivers,
+        duplicate=response.duplicate,
+        stream_id=response.stream_id,
     )
 
 
@@ -380,6 +423,8 @@ class BatchPlan:
                         for v in item.violations
                     ),
                     receivers=item.receivers,
+                    duplicate=item.duplicate,
+                    stream_id=item.stream_id,
                 )
             )
         self._published += response.published

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Union
 
 import grpc
+import grpc.aio
 from google.protobuf.message import DecodeError
 
 from emitgate._gen.emitgate_vendor.google.rpc import error_details_pb2, status_pb2

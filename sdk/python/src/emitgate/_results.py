@@ -19,11 +19,19 @@ class Result:
         receivers: How many Socket.IO server subscriptions received the packet
             (for emit/broadcast) or how many Socket.IO servers received the
             request (for the socket operations and server_side_emit). ``0``
-            means no server is listening on that namespace.
+            means no server is listening on that namespace (and is always 0
+            for targets whose dialect writes to a Redis stream).
+        duplicate: True when the call's ``idempotency_key`` was already used
+            within the gateway's window: nothing was published and the other
+            fields repeat the first call's result.
+        stream_id: The id of the Redis stream entry added, for targets whose
+            dialect writes to a stream; ``""`` otherwise.
 
     """
 
     receivers: int
+    duplicate: bool = False
+    stream_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -34,9 +42,13 @@ class BatchItemResult:
         index: The position of the item in the batch, from 0.
         code: ``grpc.StatusCode.OK`` when the item was published.
         message: Why the item failed; empty when it was published.
-        violations: The invalid fields of the item, with paths from the request
-            root of the chunk that carried it (``items[3].emit.event``).
+        violations: The invalid fields of the item, with paths from the root of
+            the whole batch (``items[3].emit.event``), even when it was sent in
+            several chunks.
         receivers: How many Socket.IO server subscriptions received the item.
+        duplicate: True when the item's ``idempotency_key`` was already used:
+            nothing was published for it.
+        stream_id: The id of the Redis stream entry added, for stream dialects.
 
     """
 
@@ -45,6 +57,8 @@ class BatchItemResult:
     message: str
     violations: tuple[FieldViolation, ...]
     receivers: int
+    duplicate: bool = False
+    stream_id: str = ""
 
     @property
     def ok(self) -> bool:

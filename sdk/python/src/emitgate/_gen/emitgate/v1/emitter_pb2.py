@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65mitgate/v1/emitter.proto\x12\x0b\x65mitgate.v1\x1a\x1cgoogle/protobuf/struct.proto\"\x8e\x01\n\x08\x41rgument\x12.\n\x05value\x18\x01 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00R\x05value\x12\x18\n\x06\x62inary\x18\x02 \x01(\x0cH\x00R\x06\x62inary\x12\x14\n\x04json\x18\x03 \x01(\tH\x00R\x04json\x12\x1a\n\x07msgpack\x18\x04 \x01(\x0cH\x00R\x07msgpackB\x06\n\x04kind\"U\n\tEmitFlags\x12\x1a\n\x08volatile\x18\x01 \x01(\x08R\x08volatile\x12\x1f\n\x08\x63ompress\x18\x02 \x01(\x08H\x00R\x08\x63ompress\x88\x01\x01\x42\x0b\n\t_compress\"\xeb\x01\n\x0b\x45mitRequest\x12\x16\n\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n\x05rooms\x18\x03 \x03(\tR\x05rooms\x12!\n\x0c\x65xcept_rooms\x18\x04 \x03(\tR\x0b\x65xceptRooms\x12\x14\n\x05\x65vent\x18\x05 \x01(\tR\x05\x65vent\x12)\n\x04\x61rgs\x18\x06 \x03(\x0b\x32\x15.emitgate.v1.ArgumentR\x04\x61rgs\x12,\n\x05\x66lags\x18\x07 \x01(\x0b\x32\x16.emitgate.v1.EmitFlagsR\x05\x66lags\",\n\x0c\x45mitResponse\x12\x1c\n\treceivers\x18\x01 \x01(\x04R\treceivers\"\xda\x01\n\x10\x42roadcastRequest\x12\x16\n\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n\tnamespace\x18\x02 \x01(\tR\tnamespace\x12!\n\x0c\x65xcept_rooms\x18\x03 \x03(\tR\x0b\x65xceptRooms\x12\x14\n\x05\x65vent\x18\x04 \x01(\tR\x05\x65vent\x12)\n\x04\x61rgs\x18\x05 \x03(\x0b\x32\x15.emitgate.v1.ArgumentR\x04\x61rgs\x12,\n\x05\x66lags\x18\x06 \x01(\x0b\x32\x16.emitgate.v1.EmitFlagsR\x05\x66lags\"1\n\x11\x42roadcastResponse\x12\x1c\n\treceivers\x18\x01 \x01(\x04R\treceivers\"\x80\x01\n\tBatchItem\x12.\n\x04\x65mit\x18\x01 \x01(\x0b\x32\x18.emitgate.v1.EmitRequestH\x00R\x04\x65mit\x12=\n\tbroadcast\x18\x02 \x01(\x0b\x32\x1d.emitgate.v1.BroadcastRequestH\x00R\tbroadcastB\x04\n\x02op\"X\n\x10\x42\x61tchEmitRequest\x12,\n\x05items\x18\x01 \x03(\x0b\x32\x16.emitgate.v1.BatchItemR\x05items\x12\x16\n\x06\x61tomic\x18\x02 \x01(\x08R\x06\x61tomic\"H\n\x0e\x46ieldViolation\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12 \n\x0b\x64\x65scription\x18\x02 \x01(\tR\x0b\x64\x65scription\"\x95\x01\n\nItemResult\x12\x12\n\x04\x63ode\x18\x01 \x01(\x05R\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\x12;\n\nviolations\x18\x03 \x03(\x0b\x32\x1b.emitgate.v1.FieldViolationR\nviolations\x12\x1c\n\treceivers\x18\x04 \x01(\x04R\treceivers\"\x9a\x01\n\x11\x42\x61tchEmitResponse\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32\x17.emitgate.v1.ItemResultR\x07results\x12\x1c\n\tpublished\x18\x02 \x01(\rR\tpublished\x12\x16\n\x06\x66\x61iled\x18\x03 \x01(\rR\x06\x66\x61iled\x12\x1c\n\treceivers\x18\x04 \x01(\x04R\treceivers\"\xa2\x01\n\x12SocketsJoinRequest\x12\x16\n\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n\x05rooms\x18\x03 \x03(\tR\x05rooms\x12!\n\x0c\x65xcept_rooms\x18\x04 \x03(\tR\x0b\x65xceptRooms\x12\x1d\n\njoin_rooms\x18\x05 \x03(\tR\tjoinRooms\"3\n\x13SocketsJoinResponse\x12\x1c\n\treceivers\x18\x01 \x01(\x04R\treceivers\"\xa5\x01\n\x13SocketsLeaveRequest\x12\x16\n\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n\x05rooms\x18\x03 \x03(\tR\x05rooms\x12!\n\x0c\x65xcept_rooms\x18\x04 \x03(\tR\x0b\x65xceptRooms\x12\x1f\n\x0bleave_rooms\x18\x05 \x03(\tR\nleaveRooms\"4\n\x14SocketsLeaveResponse\x12\x1c\n\treceivers\x18\x01 \x01(\x04R\treceivers\"\x9f\x01\n\x18\x44isconnectSocketsRequest\x12\x16\n\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n\x05rooms\x18\x03 \x03(\tR\x05rooms\x12!\n\x0c\x65xcept_rooms\x18\x04 \x03(\tR\x0b\x65xceptRooms\x12\x14\n\x05\x63lose\x18\x05 \x01(\x08R\x05\x63lose\"9\n\x19\x44isconnectSocketsResponse\x12\x1c\n\treceivers\x18\x01 \x01(\x04R\treceivers\"\x8e\x01\n\x15ServerSideEmitRequest\x12\x16\n\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n\x05\x65vent\x18\x03 \x01(\tR\x05\x65vent\x12)\n\x04\x61rgs\x18\x04 \x03(\x0b\x32\x15.emitgate.v1.ArgumentR\x04\x61rgs\"6\n\x16ServerSideEmitResponse\x12\x1c\n\treceivers\x18\x01 \x01(\x04R\treceivers2\xcb\x04\n\x0e\x45mitterService\x12;\n\x04\x45mit\x12\x18.emitgate.v1.EmitRequest\x1a\x19.emitgate.v1.EmitResponse\x12J\n\tBroadcast\x12\x1d.emitgate.v1.BroadcastRequest\x1a\x1e.emitgate.v1.BroadcastResponse\x12J\n\tBatchEmit\x12\x1d.emitgate.v1.BatchEmitRequest\x1a\x1e.emitgate.v1.BatchEmitResponse\x12P\n\x0bSocketsJoin\x12\x1f.emitgate.v1.SocketsJoinRequest\x1a .emitgate.v1.SocketsJoinResponse\x12S\n\x0cSocketsLeave\x12 .emitgate.v1.SocketsLeaveRequest\x1a!.emitgate.v1.SocketsLeaveResponse\x12\x62\n\x11\x44isconnectSockets\x12%.emitgate.v1.DisconnectSocketsRequest\x1a&.emitgate.v1.DisconnectSocketsResponse\x12Y\n\x0eServerSideEmit\x12\".emitgate.v1.ServerSideEmitRequest\x1a#.emitgate.v1.ServerSideEmitResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65mitgate/v1/emitter.proto\x12\x0b\x65mitgate.v1\x1a\x1cgoogle/protobuf/struct.proto\"\x8e\x01\n\x08\x41rgument\x12.\n\x05value\x18\x01 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00R\x05value\x12\x18\n\x06\x62inary\x18\x02 \x01(\x0cH\x00R\x06\x62inary\x12\x14\n\x04json\x18\x03 \x01(\tH\x00R\x04json\x12\x1a\n\x07msgpack\x18\x04 \x01(\x0cH\x00R\x07msgpackB\x06\n\x04kind\"U\n\tEmitFlags\x12\x1a\n\x08volatile\x18\x01 \x01(\x08R\x08volatile\x12\x1f\n\x08\x63ompress\x18\x02 \x01(\x08H\x00R\x08\x63ompress\x88\x01\x01\x42\x0b\n\t_compress\"\x94\x02\n\x0b\x45mitRequest\x12\x16\n\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n\x05rooms\x18\x03 \x03(\tR\x05rooms\x12!\n\x0c\x65xcept_rooms\x18\x04 \x03(\tR\x0b\x65xceptRooms\x12\x14\n\x05\x65vent\x18\x05 \x01(\tR\x05\x65vent\x12)\n\x04\x61rgs\x18\x06 \x03(\x0b\x32\x15.emitgate.v1.ArgumentR\x04\x61rgs\x12,\n\x05\x66lags\x18\x07 \x01(\x0b\x32\x16.emitgate.v1.EmitFlagsR\x05\x66lags\x12\'\n\x0fidempotency_key\x18\x08 \x01(\tR\x0eidempotencyKey\"g\n\x0c\x45mitResponse\x12\x1c\n\treceivers\x18\x01 \x01(\x04R\treceivers\x12\x1c\n\tduplicate\x18\x02 \x01(\x08R\tduplicate\x12\x1b\n\tstream_id\x18\x03 \x01(\tR\x08streamId\"\x83\x02\n\x10\x42roadcastRequest\x12\x16\n\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n\tnamespace\x18\x02 \x01(\tR\tnamespace\x12!\n\x0c\x65xcept_rooms\x18\x03 \x03(\tR\x0b\x65xceptRooms\x12\x14\n\x05\x65vent\x18\x04 \x01(\tR\x05\x65vent\x12)\n\x04\x61rgs\x18\x05 \x03(\x0b\x32\x15.emitgate.v1.ArgumentR\x04\x61rgs\x12,\n\x05\x66lags\x18\x06 \x01(\x0b\x32\x16.emitgate.v1.EmitFlagsR\x05\x66lags\x12\'\n\x0fidempotency_key\x18\x07 \x01(\tR\x0eidempotencyKey\"l\n\x11\x42roadcastResponse\x12\x1c\n\treceivers\x18\x01 \x01(\x04R\treceivers\x12\x1c\n\tduplicate\x18\x02 \x01(\x08R\tduplicate\x12\x1b\n\tstream_id\x18\x03 \x01(\tR\x08streamId\"\x80\x01\n\tBatchItem\x12.\n\x04\x65mit\x18\x01 \x01(\x0b\x32\x18.emitgate.v1.EmitRequestH\x00R\x04\x65mit\x12=\n\tbroadcast\x18\x02 \x01(\x0b\x32\x1d.emitgate.v1.BroadcastRequestH\x00R\tbroadcastB\x04\n\x02op\"X\n\x10\x42\x61tchEmitRequest\x12,\n\x05items\x18\x01 \x03(\x0b\x32\x16.emitgate.v1.BatchItemR\x05items\x12\x16\n\x06\x61tomic\x18\x02 \x01(\x08R\x06\x61tomic\"H\n\x0e\x46ieldViolation\x12\x14\n\x05\x66ield\x18\x01 \x01(\tR\x05\x66ield\x12 \n\x0b\x64\x65scription\x18\x02 \x01(\tR\x0b\x64\x65scription\"\xd0\x01\n\nItemResult\x12\x12\n\x04\x63ode\x18\x01 \x01(\x05R\x04\x63ode\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\x12;\n\nviolations\x18\x03 \x03(\x0b\x32\x1b.emitgate.v1.FieldViolationR\nviolations\x12\x1c\n\treceivers\x18\x04 \x01(\x04R\treceivers\x12\x1c\n\tduplicate\x18\x05 \x01(\x08R\tduplicate\x12\x1b\n\tstream_id\x18\x06 \x01(\tR\x08streamId\"\x9a\x01\n\x11\x42\x61tchEmitResponse\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32\x17.emitgate.v1.ItemResultR\x07results\x12\x1c\n\tpublished\x18\x02 \x01(\rR\tpublished\x12\x16\n\x06\x66\x61iled\x18\x03 \x01(\rR\x06\x66\x61iled\x12\x1c\n\treceivers\x18\x04 \x01(\x04R\treceivers\"\xcb\x01\n\x12SocketsJoinRequest\x12\x16\n\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n\x05rooms\x18\x03 \x03(\tR\x05rooms\x12!\n\x0c\x65xcept_rooms\x18\x04 \x03(\tR\x0b\x65xceptRooms\x12\x1d\n\njoin_rooms\x18\x05 \x03(\tR\tjoinRooms\x12\'\n\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\"n\n\x13SocketsJoinResponse\x12\x1c\n\treceivers\x18\x01 \x01(\x04R\treceivers\x12\x1c\n\tduplicate\x18\x02 \x01(\x08R\tduplicate\x12\x1b\n\tstream_id\x18\x03 \x01(\tR\x08streamId\"\xce\x01\n\x13SocketsLeaveRequest\x12\x16\n\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n\x05rooms\x18\x03 \x03(\tR\x05rooms\x12!\n\x0c\x65xcept_rooms\x18\x04 \x03(\tR\x0b\x65xceptRooms\x12\x1f\n\x0bleave_rooms\x18\x05 \x03(\tR\nleaveRooms\x12\'\n\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\"o\n\x14SocketsLeaveResponse\x12\x1c\n\treceivers\x18\x01 \x01(\x04R\treceivers\x12\x1c\n\tduplicate\x18\x02 \x01(\x08R\tduplicate\x12\x1b\n\tstream_id\x18\x03 \x01(\tR\x08streamId\"\xc8\x01\n\x18\x44isconnectSocketsRequest\x12\x16\n\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n\x05rooms\x18\x03 \x03(\tR\x05rooms\x12!\n\x0c\x65xcept_rooms\x18\x04 \x03(\tR\x0b\x65xceptRooms\x12\x14\n\x05\x63lose\x18\x05 \x01(\x08R\x05\x63lose\x12\'\n\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\"t\n\x19\x44isconnectSocketsResponse\x12\x1c\n\treceivers\x18\x01 \x01(\x04R\treceivers\x12\x1c\n\tduplicate\x18\x02 \x01(\x08R\tduplicate\x12\x1b\n\tstream_id\x18\x03 \x01(\tR\x08streamId\"\xb7\x01\n\x15ServerSideEmitRequest\x12\x16\n\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n\x05\x65vent\x18\x03 \x01(\tR\x05\x65vent\x12)\n\x04\x61rgs\x18\x04 \x03(\x0b\x32\x15.emitgate.v1.ArgumentR\x04\x61rgs\x12\'\n\x0fidempotency_key\x18\x05 \x01(\tR\x0eidempotencyKey\"q\n\x16ServerSideEmitResponse\x12\x1c\n\treceivers\x18\x01 \x01(\x04R\treceivers\x12\x1c\n\tduplicate\x18\x02 \x01(\x08R\tduplicate\x12\x1b\n\tstream_id\x18\x03 \x01(\tR\x08streamId2\xcb\x04\n\x0e\x45mitterService\x12;\n\x04\x45mit\x12\x18.emitgate.v1.EmitRequest\x1a\x19.emitgate.v1.EmitResponse\x12J\n\tBroadcast\x12\x1d.emitgate.v1.BroadcastRequest\x1a\x1e.emitgate.v1.BroadcastResponse\x12J\n\tBatchEmit\x12\x1d.emitgate.v1.BatchEmitRequest\x1a\x1e.emitgate.v1.BatchEmitResponse\x12P\n\x0bSocketsJoin\x12\x1f.emitgate.v1.SocketsJoinRequest\x1a .emitgate.v1.SocketsJoinResponse\x12S\n\x0cSocketsLeave\x12 .emitgate.v1.SocketsLeaveRequest\x1a!.emitgate.v1.SocketsLeaveResponse\x12\x62\n\x11\x44isconnectSockets\x12%.emitgate.v1.DisconnectSocketsRequest\x1a&.emitgate.v1.DisconnectSocketsResponse\x12Y\n\x0eServerSideEmit\x12\".emitgate.v1.ServerSideEmitRequest\x1a#.emitgate.v1.ServerSideEmitResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,39 +37,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EMITFLAGS']._serialized_start=217
   _globals['_EMITFLAGS']._serialized_end=302
   _globals['_EMITREQUEST']._serialized_start=305
-  _globals['_EMITREQUEST']._serialized_end=540
-  _globals['_EMITRESPONSE']._serialized_start=542
-  _globals['_EMITRESPONSE']._serialized_end=586
-  _globals['_BROADCASTREQUEST']._serialized_start=589
-  _globals['_BROADCASTREQUEST']._serialized_end=807
-  _globals['_BROADCASTRESPONSE']._serialized_start=809
-  _globals['_BROADCASTRESPONSE']._serialized_end=858
-  _globals['_BATCHITEM']._serialized_start=861
-  _globals['_BATCHITEM']._serialized_end=989
-  _globals['_BATCHEMITREQUEST']._serialized_start=991
-  _globals['_BATCHEMITREQUEST']._serialized_end=1079
-  _globals['_FIELDVIOLATION']._serialized_start=1081
-  _globals['_FIELDVIOLATION']._serialized_end=1153
-  _globals['_ITEMRESULT']._serialized_start=1156
-  _globals['_ITEMRESULT']._serialized_end=1305
-  _globals['_BATCHEMITRESPONSE']._serialized_start=1308
-  _globals['_BATCHEMITRESPONSE']._serialized_end=1462
-  _globals['_SOCKETSJOINREQUEST']._serialized_start=1465
-  _globals['_SOCKETSJOINREQUEST']._serialized_end=1627
-  _globals['_SOCKETSJOINRESPONSE']._serialized_start=1629
-  _globals['_SOCKETSJOINRESPONSE']._serialized_end=1680
-  _globals['_SOCKETSLEAVEREQUEST']._serialized_start=1683
-  _globals['_SOCKETSLEAVEREQUEST']._serialized_end=1848
-  _globals['_SOCKETSLEAVERESPONSE']._serialized_start=1850
-  _globals['_SOCKETSLEAVERESPONSE']._serialized_end=1902
-  _globals['_DISCONNECTSOCKETSREQUEST']._serialized_start=1905
-  _globals['_DISCONNECTSOCKETSREQUEST']._serialized_end=2064
-  _globals['_DISCONNECTSOCKETSRESPONSE']._serialized_start=2066
-  _globals['_DISCONNECTSOCKETSRESPONSE']._serialized_end=2123
-  _globals['_SERVERSIDEEMITREQUEST']._serialized_start=2126
-  _globals['_SERVERSIDEEMITREQUEST']._serialized_end=2268
-  _globals['_SERVERSIDEEMITRESPONSE']._serialized_start=2270
-  _globals['_SERVERSIDEEMITRESPONSE']._serialized_end=2324
-  _globals['_EMITTERSERVICE']._serialized_start=2327
-  _globals['_EMITTERSERVICE']._serialized_end=2914
+  _globals['_EMITREQUEST']._serialized_end=581
+  _globals['_EMITRESPONSE']._serialized_start=583
+  _globals['_EMITRESPONSE']._serialized_end=686
+  _globals['_BROADCASTREQUEST']._serialized_start=689
+  _globals['_BROADCASTREQUEST']._serialized_end=948
+  _globals['_BROADCASTRESPONSE']._serialized_start=950
+  _globals['_BROADCASTRESPONSE']._serialized_end=1058
+  _globals['_BATCHITEM']._serialized_start=1061
+  _globals['_BATCHITEM']._serialized_end=1189
+  _globals['_BATCHEMITREQUEST']._serialized_start=1191
+  _globals['_BATCHEMITREQUEST']._serialized_end=1279
+  _globals['_FIELDVIOLATION']._serialized_start=1281
+  _globals['_FIELDVIOLATION']._serialized_end=1353
+  _globals['_ITEMRESULT']._serialized_start=1356
+  _globals['_ITEMRESULT']._serialized_end=1564
+  _globals['_BATCHEMITRESPONSE']._serialized_start=1567
+  _globals['_BATCHEMITRESPONSE']._serialized_end=1721
+  _globals['_SOCKETSJOINREQUEST']._serialized_start=1724
+  _globals['_SOCKETSJOINREQUEST']._serialized_end=1927
+  _globals['_SOCKETSJOINRESPONSE']._serialized_start=1929
+  _globals['_SOCKETSJOINRESPONSE']._serialized_end=2039
+  _globals['_SOCKETSLEAVEREQUEST']._serialized_start=2042
+  _globals['_SOCKETSLEAVEREQUEST']._serialized_end=2248
+  _globals['_SOCKETSLEAVERESPONSE']._serialized_start=2250
+  _globals['_SOCKETSLEAVERESPONSE']._serialized_end=2361
+  _globals['_DISCONNECTSOCKETSREQUEST']._serialized_start=2364
+  _globals['_DISCONNECTSOCKETSREQUEST']._serialized_end=2564
+  _globals['_DISCONNECTSOCKETSRESPONSE']._serialized_start=2566
+  _globals['_DISCONNECTSOCKETSRESPONSE']._serialized_end=2682
+  _globals['_SERVERSIDEEMITREQUEST']._serialized_start=2685
+  _globals['_SERVERSIDEEMITREQUEST']._serialized_end=2868
+  _globals['_SERVERSIDEEMITRESPONSE']._serialized_start=2870
+  _globals['_SERVERSIDEEMITRESPONSE']._serialized_end=2983
+  _globals['_EMITTERSERVICE']._serialized_start=2986
+  _globals['_EMITTERSERVICE']._serialized_end=3573
 # @@protoc_insertion_point(module_scope)

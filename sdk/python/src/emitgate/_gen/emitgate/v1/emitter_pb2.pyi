@@ -28,7 +28,7 @@ class EmitFlags(_message.Message):
     def __init__(self, volatile: bool = ..., compress: bool = ...) -> None: ...
 
 class EmitRequest(_message.Message):
-    __slots__ = ("target", "namespace", "rooms", "except_rooms", "event", "args", "flags")
+    __slots__ = ("target", "namespace", "rooms", "except_rooms", "event", "args", "flags", "idempotency_key")
     TARGET_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     ROOMS_FIELD_NUMBER: _ClassVar[int]
@@ -36,6 +36,7 @@ class EmitRequest(_message.Message):
     EVENT_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     target: str
     namespace: str
     rooms: _containers.RepeatedScalarFieldContainer[str]
@@ -43,35 +44,46 @@ class EmitRequest(_message.Message):
     event: str
     args: _containers.RepeatedCompositeFieldContainer[Argument]
     flags: EmitFlags
-    def __init__(self, target: _Optional[str] = ..., namespace: _Optional[str] = ..., rooms: _Optional[_Iterable[str]] = ..., except_rooms: _Optional[_Iterable[str]] = ..., event: _Optional[str] = ..., args: _Optional[_Iterable[_Union[Argument, _Mapping]]] = ..., flags: _Optional[_Union[EmitFlags, _Mapping]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, target: _Optional[str] = ..., namespace: _Optional[str] = ..., rooms: _Optional[_Iterable[str]] = ..., except_rooms: _Optional[_Iterable[str]] = ..., event: _Optional[str] = ..., args: _Optional[_Iterable[_Union[Argument, _Mapping]]] = ..., flags: _Optional[_Union[EmitFlags, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class EmitResponse(_message.Message):
-    __slots__ = ("receivers",)
+    __slots__ = ("receivers", "duplicate", "stream_id")
     RECEIVERS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     receivers: int
-    def __init__(self, receivers: _Optional[int] = ...) -> None: ...
+    duplicate: bool
+    stream_id: str
+    def __init__(self, receivers: _Optional[int] = ..., duplicate: bool = ..., stream_id: _Optional[str] = ...) -> None: ...
 
 class BroadcastRequest(_message.Message):
-    __slots__ = ("target", "namespace", "except_rooms", "event", "args", "flags")
+    __slots__ = ("target", "namespace", "except_rooms", "event", "args", "flags", "idempotency_key")
     TARGET_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     EXCEPT_ROOMS_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
     FLAGS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     target: str
     namespace: str
     except_rooms: _containers.RepeatedScalarFieldContainer[str]
     event: str
     args: _containers.RepeatedCompositeFieldContainer[Argument]
     flags: EmitFlags
-    def __init__(self, target: _Optional[str] = ..., namespace: _Optional[str] = ..., except_rooms: _Optional[_Iterable[str]] = ..., event: _Optional[str] = ..., args: _Optional[_Iterable[_Union[Argument, _Mapping]]] = ..., flags: _Optional[_Union[EmitFlags, _Mapping]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, target: _Optional[str] = ..., namespace: _Optional[str] = ..., except_rooms: _Optional[_Iterable[str]] = ..., event: _Optional[str] = ..., args: _Optional[_Iterable[_Union[Argument, _Mapping]]] = ..., flags: _Optional[_Union[EmitFlags, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class BroadcastResponse(_message.Message):
-    __slots__ = ("receivers",)
+    __slots__ = ("receivers", "duplicate", "stream_id")
     RECEIVERS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     receivers: int
-    def __init__(self, receivers: _Optional[int] = ...) -> None: ...
+    duplicate: bool
+    stream_id: str
+    def __init__(self, receivers: _Optional[int] = ..., duplicate: bool = ..., stream_id: _Optional[str] = ...) -> None: ...
 
 class BatchItem(_message.Message):
     __slots__ = ("emit", "broadcast")
@@ -98,16 +110,20 @@ class FieldViolation(_message.Message):
     def __init__(self, field: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class ItemResult(_message.Message):
-    __slots__ = ("code", "message", "violations", "receivers")
+    __slots__ = ("code", "message", "violations", "receivers", "duplicate", "stream_id")
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
     RECEIVERS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     code: int
     message: str
     violations: _containers.RepeatedCompositeFieldContainer[FieldViolation]
     receivers: int
-    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., violations: _Optional[_Iterable[_Union[FieldViolation, _Mapping]]] = ..., receivers: _Optional[int] = ...) -> None: ...
+    duplicate: bool
+    stream_id: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., violations: _Optional[_Iterable[_Union[FieldViolation, _Mapping]]] = ..., receivers: _Optional[int] = ..., duplicate: bool = ..., stream_id: _Optional[str] = ...) -> None: ...
 
 class BatchEmitResponse(_message.Message):
     __slots__ = ("results", "published", "failed", "receivers")
@@ -122,79 +138,103 @@ class BatchEmitResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[ItemResult, _Mapping]]] = ..., published: _Optional[int] = ..., failed: _Optional[int] = ..., receivers: _Optional[int] = ...) -> None: ...
 
 class SocketsJoinRequest(_message.Message):
-    __slots__ = ("target", "namespace", "rooms", "except_rooms", "join_rooms")
+    __slots__ = ("target", "namespace", "rooms", "except_rooms", "join_rooms", "idempotency_key")
     TARGET_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     ROOMS_FIELD_NUMBER: _ClassVar[int]
     EXCEPT_ROOMS_FIELD_NUMBER: _ClassVar[int]
     JOIN_ROOMS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     target: str
     namespace: str
     rooms: _containers.RepeatedScalarFieldContainer[str]
     except_rooms: _containers.RepeatedScalarFieldContainer[str]
     join_rooms: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, target: _Optional[str] = ..., namespace: _Optional[str] = ..., rooms: _Optional[_Iterable[str]] = ..., except_rooms: _Optional[_Iterable[str]] = ..., join_rooms: _Optional[_Iterable[str]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, target: _Optional[str] = ..., namespace: _Optional[str] = ..., rooms: _Optional[_Iterable[str]] = ..., except_rooms: _Optional[_Iterable[str]] = ..., join_rooms: _Optional[_Iterable[str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class SocketsJoinResponse(_message.Message):
-    __slots__ = ("receivers",)
+    __slots__ = ("receivers", "duplicate", "stream_id")
     RECEIVERS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     receivers: int
-    def __init__(self, receivers: _Optional[int] = ...) -> None: ...
+    duplicate: bool
+    stream_id: str
+    def __init__(self, receivers: _Optional[int] = ..., duplicate: bool = ..., stream_id: _Optional[str] = ...) -> None: ...
 
 class SocketsLeaveRequest(_message.Message):
-    __slots__ = ("target", "namespace", "rooms", "except_rooms", "leave_rooms")
+    __slots__ = ("target", "namespace", "rooms", "except_rooms", "leave_rooms", "idempotency_key")
     TARGET_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     ROOMS_FIELD_NUMBER: _ClassVar[int]
     EXCEPT_ROOMS_FIELD_NUMBER: _ClassVar[int]
     LEAVE_ROOMS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     target: str
     namespace: str
     rooms: _containers.RepeatedScalarFieldContainer[str]
     except_rooms: _containers.RepeatedScalarFieldContainer[str]
     leave_rooms: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, target: _Optional[str] = ..., namespace: _Optional[str] = ..., rooms: _Optional[_Iterable[str]] = ..., except_rooms: _Optional[_Iterable[str]] = ..., leave_rooms: _Optional[_Iterable[str]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, target: _Optional[str] = ..., namespace: _Optional[str] = ..., rooms: _Optional[_Iterable[str]] = ..., except_rooms: _Optional[_Iterable[str]] = ..., leave_rooms: _Optional[_Iterable[str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class SocketsLeaveResponse(_message.Message):
-    __slots__ = ("receivers",)
+    __slots__ = ("receivers", "duplicate", "stream_id")
     RECEIVERS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     receivers: int
-    def __init__(self, receivers: _Optional[int] = ...) -> None: ...
+    duplicate: bool
+    stream_id: str
+    def __init__(self, receivers: _Optional[int] = ..., duplicate: bool = ..., stream_id: _Optional[str] = ...) -> None: ...
 
 class DisconnectSocketsRequest(_message.Message):
-    __slots__ = ("target", "namespace", "rooms", "except_rooms", "close")
+    __slots__ = ("target", "namespace", "rooms", "except_rooms", "close", "idempotency_key")
     TARGET_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     ROOMS_FIELD_NUMBER: _ClassVar[int]
     EXCEPT_ROOMS_FIELD_NUMBER: _ClassVar[int]
     CLOSE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     target: str
     namespace: str
     rooms: _containers.RepeatedScalarFieldContainer[str]
     except_rooms: _containers.RepeatedScalarFieldContainer[str]
     close: bool
-    def __init__(self, target: _Optional[str] = ..., namespace: _Optional[str] = ..., rooms: _Optional[_Iterable[str]] = ..., except_rooms: _Optional[_Iterable[str]] = ..., close: bool = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, target: _Optional[str] = ..., namespace: _Optional[str] = ..., rooms: _Optional[_Iterable[str]] = ..., except_rooms: _Optional[_Iterable[str]] = ..., close: bool = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class DisconnectSocketsResponse(_message.Message):
-    __slots__ = ("receivers",)
+    __slots__ = ("receivers", "duplicate", "stream_id")
     RECEIVERS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     receivers: int
-    def __init__(self, receivers: _Optional[int] = ...) -> None: ...
+    duplicate: bool
+    stream_id: str
+    def __init__(self, receivers: _Optional[int] = ..., duplicate: bool = ..., stream_id: _Optional[str] = ...) -> None: ...
 
 class ServerSideEmitRequest(_message.Message):
-    __slots__ = ("target", "namespace", "event", "args")
+    __slots__ = ("target", "namespace", "event", "args", "idempotency_key")
     TARGET_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
     ARGS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     target: str
     namespace: str
     event: str
     args: _containers.RepeatedCompositeFieldContainer[Argument]
-    def __init__(self, target: _Optional[str] = ..., namespace: _Optional[str] = ..., event: _Optional[str] = ..., args: _Optional[_Iterable[_Union[Argument, _Mapping]]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, target: _Optional[str] = ..., namespace: _Optional[str] = ..., event: _Optional[str] = ..., args: _Optional[_Iterable[_Union[Argument, _Mapping]]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class ServerSideEmitResponse(_message.Message):
-    __slots__ = ("receivers",)
+    __slots__ = ("receivers", "duplicate", "stream_id")
     RECEIVERS_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     receivers: int
-    def __init__(self, receivers: _Optional[int] = ...) -> None: ...
+    duplicate: bool
+    stream_id: str
+    def __init__(self, receivers: _Optional[int] = ..., duplicate: bool = ..., stream_id: _Optional[str] = ...) -> None: ...
