@@ -218,6 +218,9 @@ async function startGateway({ binary, redisUrl, key, extraArgs, timeoutMs = 1000
   const port = await freePort();
   const args = ['--listen', `127.0.0.1:${port}`, '--redis-url', redisUrl];
   if (key !== undefined && !hasFlag(extraArgs, '--key')) args.push('--key', key);
+  // Several gateways may run at once (one per test stack): an admin
+  // listener on a free port each, unless the caller chose one.
+  if (!hasFlag(extraArgs, '--admin-listen') && !process.env.EMITGATE_ADMIN_LISTEN) args.push('--admin-listen', '127.0.0.1:0');
   args.push(...extraArgs);
   log(`starting gateway: ${resolved} ${args.join(' ')}`);
   // Its output goes to our stderr, usually a file or a pipe: no colour codes.
