@@ -9,6 +9,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     tonic_prost_build::configure()
         .build_client(true)
+        // Undecodable requests are INVALID_ARGUMENT (see src/grpc_codec.rs).
+        .codec_path("crate::grpc_codec::ApiCodec")
         .file_descriptor_set_path(out.join("emitgate_descriptor.bin"))
         .compile_with_config(config, &["../proto/emitgate/v1/emitter.proto"], &["../proto"])?;
     Ok(())

@@ -23,6 +23,10 @@ pub const DEFAULT_TARGET: &str = "default";
 #[derive(Debug, Parser, Default)]
 #[command(name = "emitgate", version, about = "gRPC gateway that publishes Socket.IO events into Redis", long_about = None)]
 pub struct Cli {
+    /// A tool instead of the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// TOML config file (listen address, limits, named targets).
     #[arg(long, env = "EMITGATE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -83,9 +87,53 @@ pub struct Cli {
     #[arg(long, env = "EMITGATE_MAX_MESSAGE_BYTES", value_name = "N")]
     pub max_message_bytes: Option<usize>,
 
+    /// Allow listening on a non-loopback address with no API key configured.
+    /// Anyone who reaches the port can then push events to every browser.
+    #[arg(long, env = "EMITGATE_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+
+    /// TLS certificate chain (PEM); with --tls-key, serve gRPC over TLS.
+    #[arg(long, env = "EMITGATE_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM).
+    #[arg(long, env = "EMITGATE_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// CA (PEM) whose client certificates are accepted: enables mTLS.
+    #[arg(long, env = "EMITGATE_TLS_CLIENT_CA", value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Admin HTTP listener for /metrics, /healthz, /readyz; `off` disables it [default: 127.0.0.1:9090].
+    #[arg(long, env = "EMITGATE_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+
+    /// Most calls in flight at once; beyond it calls get RESOURCE_EXHAUSTED [default: 4096].
+    #[arg(long, env = "EMITGATE_MAX_IN_FLIGHT", value_name = "N")]
+    pub max_in_flight: Option<usize>,
+
+    /// How long an idempotency key is remembered, in milliseconds [default: 300000].
+    #[arg(long, env = "EMITGATE_IDEMPOTENCY_WINDOW_MS", value_name = "MS")]
+    pub idempotency_window_ms: Option<u64>,
+
+    /// On SIGTERM/SIGINT, how long in-flight calls may take to finish, in milliseconds [default: 10000].
+    #[arg(long, env = "EMITGATE_DRAIN_TIMEOUT_MS", value_name = "MS")]
+    pub drain_timeout_ms: Option<u64>,
+
     /// Log format: `plain` or `json` (level from RUST_LOG, default info) [default: plain].
     #[arg(long, env = "EMITGATE_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+}
+
+/// Subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Print a new API key secret and the config lines that accept it.
+    Keygen {
+        /// The key's id (used in logs, metrics and scopes).
+        #[arg(long, default_value = "my-service")]
+        id: String,
+    },
 }
 
 /// The log output format.
@@ -107,6 +155,23 @@ pub enum Dialect {
     #[default]
     #[serde(rename = "socketio")]
     SocketIo,
+    /// python-socketio / Flask-SocketIO `RedisManager` / `AsyncRedisManager`:
+    /// JSON messages on one channel (target option `channel`).
+    #[serde(rename = "python-socketio")]
+    PythonSocketIo,
+    /// socket.io 2 with socket.io-redis 5: MessagePack on `{key}#{nsp}#`,
+    /// packet type 5 for binary, socket ids in `except`.
+    #[serde(rename = "socketio-v2")]
+    SocketIoV2,
+    /// `@socket.io/redis-adapter` `createShardedAdapter` (Redis ≥ 7):
+    /// ClusterMessages with SPUBLISH on `{key}#{nsp}#` (target option
+    /// `subscription_mode`).
+    #[serde(rename = "socketio-sharded")]
+    SocketIoSharded,
+    /// `@socket.io/redis-streams-adapter`: XADD entries (target options
+    /// `stream_name`, `stream_count`, `maxlen`).
+    #[serde(rename = "socketio-streams")]
+    SocketIoStreams,
 }
 
 impl Dialect {
@@ -114,6 +179,28 @@ impl Dialect {
     pub fn codec(self, target: &TargetConfig) -> Box<dyn crate::codec::Dialect> {
         match self {
             Dialect::SocketIo => Box::new(crate::codec::socketio::SocketIo::new(&target.key)),
+            Dialect::PythonSocketIo => Box::new(crate::codec::python::PythonSocketIo::new(
+                target
+                    .channel
+                    .as_deref()
+                    .unwrap_or(crate::codec::python::DEFAULT_CHANNEL),
+                target.data_shape.unwrap_or_default(),
+            )),
+            Dialect::SocketIoV2 => Box::new(crate::codec::v2::SocketIoV2::new(&target.key)),
+            Dialect::SocketIoSharded => Box::new(crate::codec::sharded::Sharded::new(
+                &target.key,
+                target.subscription_mode.unwrap_or_default(),
+            )),
+            Dialect::SocketIoStreams => Box::new(crate::codec::streams::Streams::new(
+                target
+                    .stream_name
+                    .as_deref()
+                    .unwrap_or(crate::codec::streams::DEFAULT_STREAM_NAME),
+                target
+                    .stream_count
+                    .unwrap_or(crate::codec::streams::DEFAULT_STREAM_COUNT),
+                target.maxlen.unwrap_or(crate::codec::streams::DEFAULT_MAXLEN),
+            )),
         }
     }
 }
@@ -174,6 +261,26 @@ pub struct TargetConfig {
     pub dialect: Dialect,
     /// Channel prefix (the adapter's `key`).
     pub key: String,
+    /// python-socketio: the manager's channel (default `socketio`;
+    /// Flask-SocketIO's default is `flask-socketio`).
+    pub channel: Option<String>,
+    /// python-socketio: how `data` carries the arguments (default `list`).
+    pub data_shape: Option<crate::codec::python::DataShape>,
+    /// Redis Cluster: `redis_url` (and `cluster_seeds`) are seed nodes; the
+    /// gateway discovers the cluster and sends each command to the master
+    /// that owns its channel's (or stream's) slot, following redirections.
+    pub cluster: bool,
+    /// Redis Cluster: more seed nodes, tried after `redis_url`.
+    pub cluster_seeds: Vec<String>,
+    /// socketio-sharded: the servers' `subscriptionMode` (default `static`:
+    /// everything on the namespace's main channel, right for every mode).
+    pub subscription_mode: Option<crate::codec::sharded::SubscriptionMode>,
+    /// socketio-streams: the adapter's `streamName` (default `socket.io`).
+    pub stream_name: Option<String>,
+    /// socketio-streams: the adapter's `streamCount` (default 1).
+    pub stream_count: Option<u32>,
+    /// socketio-streams: the adapter's `maxLen`, `XADD … MAXLEN ~` (default 10000).
+    pub maxlen: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -193,7 +300,39 @@ pub struct Config {
     pub health_interval: Duration,
     /// Log format.
     pub log_format: LogFormat,
+    /// API keys (empty: authentication off).
+    pub keys: Vec<crate::auth::KeyConfig>,
+    /// Whether listening beyond loopback without keys was explicitly allowed.
+    pub insecure_no_auth: bool,
+    /// TLS, when configured.
+    pub tls: Option<TlsConfig>,
+    /// Admin HTTP listener (None: off).
+    pub admin_listen: Option<SocketAddr>,
+    /// Most calls in flight.
+    pub max_in_flight: usize,
+    /// How long idempotency keys are remembered.
+    pub idempotency_window: Duration,
+    /// How long in-flight calls may take to finish at shutdown.
+    pub drain_timeout: Duration,
+    /// The config file, re-read on SIGHUP for API keys.
+    pub path: Option<PathBuf>,
 }
+
+/// TLS files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+    /// Client CA (PEM): when set, clients may present certificates (mTLS).
+    pub client_ca: Option<PathBuf>,
+    /// Whether a client certificate is required (mTLS only).
+    pub client_auth_required: bool,
+}
+
+/// The default admin listener: loopback, so metrics are not exposed.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
 
 /// A configuration error, naming the setting.
 #[derive(Debug, thiserror::Error)]
@@ -224,6 +363,32 @@ struct FileConfig {
     redis: FileRedis,
     #[serde(default)]
     targets: Vec<FileTarget>,
+    #[serde(default)]
+    auth: FileAuth,
+    #[serde(default)]
+    tls: FileTls,
+    admin_listen: Option<String>,
+    idempotency_window_ms: Option<u64>,
+    drain_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAuth {
+    #[serde(default)]
+    insecure_no_auth: bool,
+    #[serde(default)]
+    keys: Vec<crate::auth::KeyConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+    #[serde(default)]
+    client_auth_required: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -237,6 +402,7 @@ struct FileLimits {
     max_packet_bytes: Option<usize>,
     max_batch_items: Option<usize>,
     max_message_bytes: Option<usize>,
+    max_in_flight: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -255,6 +421,16 @@ struct FileTarget {
     #[serde(default)]
     dialect: Dialect,
     key: Option<String>,
+    channel: Option<String>,
+    data_shape: Option<crate::codec::python::DataShape>,
+    #[serde(default)]
+    cluster: bool,
+    #[serde(default)]
+    cluster_seeds: Vec<String>,
+    subscription_mode: Option<crate::codec::sharded::SubscriptionMode>,
+    stream_name: Option<String>,
+    stream_count: Option<u32>,
+    maxlen: Option<u64>,
 }
 
 impl Config {
@@ -269,7 +445,17 @@ impl Config {
             }
             None => FileConfig::default(),
         };
-        Self::resolve(cli, file)
+        let path = cli.config.clone();
+        Self::resolve(cli, file).map(|c| Self { path, ..c })
+    }
+
+    /// Reads only the API keys from the config file (SIGHUP reload).
+    pub fn load_keys(path: &std::path::Path) -> Result<crate::auth::KeyStore, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad("--config", format!("cannot read {}: {e}", path.display())))?;
+        let file = toml::from_str::<FileConfig>(&text)
+            .map_err(|e| bad(format!("--config {}", path.display()), e.to_string()))?;
+        crate::auth::KeyStore::new(&file.auth.keys).map_err(|(setting, message)| bad(setting, message))
     }
 
     /// Parses a config from TOML text alone (flags unset), for tests and tools.
@@ -334,6 +520,14 @@ impl Config {
                 redis_url: t.redis_url.unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned()),
                 dialect: t.dialect,
                 key: t.key.unwrap_or_else(|| DEFAULT_KEY.to_owned()),
+                channel: t.channel,
+                data_shape: t.data_shape,
+                cluster: t.cluster,
+                cluster_seeds: t.cluster_seeds,
+                subscription_mode: t.subscription_mode,
+                stream_name: t.stream_name,
+                stream_count: t.stream_count,
+                maxlen: t.maxlen,
                 name: t.name,
             };
             check_target(&setting, &target)?;
@@ -350,6 +544,14 @@ impl Config {
                 redis_url: DEFAULT_REDIS_URL.to_owned(),
                 dialect: Dialect::SocketIo,
                 key: DEFAULT_KEY.to_owned(),
+                channel: None,
+                data_shape: None,
+                cluster: false,
+                cluster_seeds: Vec::new(),
+                subscription_mode: None,
+                stream_name: None,
+                stream_count: None,
+                maxlen: None,
             });
         if let Some(url) = cli.redis_url {
             default.redis_url = url;
@@ -360,7 +562,58 @@ impl Config {
         check_target("redis_url/key of the default target", default)?;
 
         let fr = file.redis;
+        crate::auth::KeyStore::new(&file.auth.keys).map_err(|(setting, message)| bad(setting, message))?;
+        let insecure_no_auth = cli.insecure_no_auth || file.auth.insecure_no_auth;
+        if file.auth.keys.is_empty() && !listen.ip().is_loopback() && !insecure_no_auth {
+            return Err(bad(
+                "listen",
+                format!(
+                    "{listen} is not a loopback address and no API key is configured ([[auth.keys]]): \
+                     anyone reaching it could push events to every browser. Configure keys \
+                     (`emitgate keygen`), or pass --insecure-no-auth to accept that"
+                ),
+            ));
+        }
+        let tls = match (cli.tls_cert.or(file.tls.cert), cli.tls_key.or(file.tls.key)) {
+            (Some(cert), Some(key)) => Some(TlsConfig {
+                cert,
+                key,
+                client_ca: cli.tls_client_ca.or(file.tls.client_ca),
+                client_auth_required: file.tls.client_auth_required,
+            }),
+            (None, None) if cli.tls_client_ca.is_none() && file.tls.client_ca.is_none() => None,
+            (None, None) => return Err(bad("tls.client_ca", "needs tls.cert and tls.key")),
+            (Some(_), None) => return Err(bad("tls.key", "tls.cert is set, so tls.key is needed")),
+            (None, Some(_)) => return Err(bad("tls.cert", "tls.key is set, so tls.cert is needed")),
+        };
+        let admin_text = cli
+            .admin_listen
+            .or(file.admin_listen)
+            .unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.to_owned());
+        let admin_listen = match admin_text.as_str() {
+            "off" | "" => None,
+            text => Some(
+                text.parse()
+                    .map_err(|e| bad("admin_listen", format!("{text:?} is not an address ({e})")))?,
+            ),
+        };
         Ok(Self {
+            keys: file.auth.keys,
+            insecure_no_auth,
+            tls,
+            admin_listen,
+            max_in_flight: positive("max_in_flight", cli.max_in_flight.or(fl.max_in_flight), 4096)?,
+            idempotency_window: Duration::from_millis(positive_u64(
+                "idempotency_window_ms",
+                cli.idempotency_window_ms.or(file.idempotency_window_ms),
+                300_000,
+            )?),
+            drain_timeout: Duration::from_millis(positive_u64(
+                "drain_timeout_ms",
+                cli.drain_timeout_ms.or(file.drain_timeout_ms),
+                10_000,
+            )?),
+            path: None,
             listen,
             targets,
             limits,
@@ -408,6 +661,76 @@ fn check_target(setting: &str, t: &TargetConfig) -> Result<(), ConfigError> {
     if t.key.is_empty() {
         return Err(bad(format!("{setting}.key"), "must not be empty"));
     }
+    if t.dialect != Dialect::PythonSocketIo {
+        for (name, set) in [("channel", t.channel.is_some()), ("data_shape", t.data_shape.is_some())] {
+            if set {
+                return Err(bad(
+                    format!("{setting}.{name}"),
+                    "only the python-socketio dialect reads it",
+                ));
+            }
+        }
+    }
+    if t.channel.as_deref() == Some("") {
+        return Err(bad(format!("{setting}.channel"), "must not be empty"));
+    }
+    check_cluster_and_stream_options(setting, t)
+}
+
+/// Redis Cluster seeds, and the options of the sharded and streams dialects.
+fn check_cluster_and_stream_options(setting: &str, t: &TargetConfig) -> Result<(), ConfigError> {
+    if !t.cluster && !t.cluster_seeds.is_empty() {
+        return Err(bad(format!("{setting}.cluster_seeds"), "needs cluster = true"));
+    }
+    if t.cluster && !t.redis_url.starts_with("redis://") {
+        return Err(bad(
+            format!("{setting}.redis_url"),
+            "a Redis Cluster seed must be a redis:// URL",
+        ));
+    }
+    for (i, seed) in t.cluster_seeds.iter().enumerate() {
+        if !seed.starts_with("redis://") || redis::parse_redis_url(seed).is_none() {
+            return Err(bad(
+                format!("{setting}.cluster_seeds[{i}]"),
+                format!("{seed:?} is not a redis:// URL"),
+            ));
+        }
+    }
+    if t.dialect != Dialect::SocketIoSharded && t.subscription_mode.is_some() {
+        return Err(bad(
+            format!("{setting}.subscription_mode"),
+            "only the socketio-sharded dialect reads it",
+        ));
+    }
+    if t.dialect != Dialect::SocketIoStreams {
+        for (name, set) in [
+            ("stream_name", t.stream_name.is_some()),
+            ("stream_count", t.stream_count.is_some()),
+            ("maxlen", t.maxlen.is_some()),
+        ] {
+            if set {
+                return Err(bad(
+                    format!("{setting}.{name}"),
+                    "only the socketio-streams dialect reads it",
+                ));
+            }
+        }
+    }
+    if t.stream_name.as_deref() == Some("") {
+        return Err(bad(format!("{setting}.stream_name"), "must not be empty"));
+    }
+    // The adapter computes the stream index with 32-bit integers.
+    if let Some(n) = t.stream_count
+        && !(1..=i32::MAX.unsigned_abs()).contains(&n)
+    {
+        return Err(bad(
+            format!("{setting}.stream_count"),
+            format!("must be from 1 to {}", i32::MAX),
+        ));
+    }
+    if t.maxlen == Some(0) {
+        return Err(bad(format!("{setting}.maxlen"), "must be greater than 0"));
+    }
     Ok(())
 }
 
@@ -431,6 +754,8 @@ mod tests {
         let c = Config::from_toml(
             r#"
             listen = "0.0.0.0:6000"
+            [auth]
+            insecure_no_auth = true
             [limits]
             max_batch_items = 5
             [[targets]]
@@ -457,6 +782,23 @@ mod tests {
         let c = Config::resolve(cli, file).unwrap();
         assert_eq!(c.targets[DEFAULT_TARGET].key, "flagkey");
         assert_eq!(c.limits.max_args, 3);
+    }
+
+    #[test]
+    fn non_loopback_without_keys_is_refused_unless_explicit() {
+        let e = Config::from_toml("listen = \"0.0.0.0:50051\"").unwrap_err();
+        assert_eq!(e.setting, "listen");
+        assert!(e.message.contains("--insecure-no-auth"), "{e}");
+        let cli = Cli {
+            listen: Some("0.0.0.0:50051".into()),
+            insecure_no_auth: true,
+            ..Cli::default()
+        };
+        assert!(Config::resolve(cli, FileConfig::default()).unwrap().insecure_no_auth);
+        let with_key = "listen = \"0.0.0.0:50051\"\n[[auth.keys]]\nid = \"a\"\nsecret_sha256 = \"".to_owned()
+            + &"ab".repeat(32)
+            + "\"";
+        assert_eq!(Config::from_toml(&with_key).unwrap().keys.len(), 1);
     }
 
     #[test]

@@ -55,6 +55,42 @@ pub enum Error {
         what: String,
     },
 
+    /// The caller sent no API key, or an unknown one.
+    #[error("{0}")]
+    Unauthenticated(String),
+
+    /// The caller's API key does not cover this call.
+    #[error("{0}")]
+    PermissionDenied(String),
+
+    /// The caller's API key is over its rate.
+    #[error("API key {key:?} is over its rate limit; retry in {retry_after:?}")]
+    RateLimited {
+        /// The key's id.
+        key: String,
+        /// When the budget allows the call again.
+        retry_after: Duration,
+    },
+
+    /// Too many calls are in flight.
+    #[error("the gateway is at its limit of {limit} calls in flight; retry shortly")]
+    Overloaded {
+        /// The configured limit.
+        limit: usize,
+    },
+
+    /// The caller's deadline passed before the work started.
+    #[error("the call's deadline passed before it was published")]
+    DeadlineExceeded,
+
+    /// The gateway is shutting down.
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+
+    /// A call with the same idempotency key is still in progress.
+    #[error("a call with idempotency key {0:?} is in progress; retry later")]
+    IdempotencyInProgress(String),
+
     /// Redis did not answer within the configured timeout.
     #[error("Redis of target {target:?} did not answer within {timeout:?}")]
     RedisTimeout {
@@ -72,12 +108,22 @@ impl Error {
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::UnknownTarget(_) => Code::NotFound,
             Error::Unsupported { .. } => Code::Unimplemented,
+            Error::Unauthenticated(_) => Code::Unauthenticated,
+            Error::PermissionDenied(_) => Code::PermissionDenied,
+            Error::RateLimited { .. } | Error::Overloaded { .. } => Code::ResourceExhausted,
+            Error::DeadlineExceeded => Code::DeadlineExceeded,
+            Error::ShuttingDown => Code::Unavailable,
+            Error::IdempotencyInProgress(_) => Code::Aborted,
             // A timeout is reported as UNAVAILABLE, not DEADLINE_EXCEEDED:
             // it is the dependency that is down, not the caller's deadline.
             Error::Unavailable { .. } | Error::RedisTimeout { .. } => Code::Unavailable,
         }
     }
 }
+
+/// The retry delay suggested when too many calls are in flight: long
+/// enough for in-flight calls (bounded by the Redis timeout) to drain a bit.
+const OVERLOAD_RETRY: Duration = Duration::from_millis(100);
 
 fn summary(violations: &[Violation]) -> String {
     violations
@@ -98,6 +144,16 @@ impl From<Error> for tonic::Status {
                 }
                 tonic::Status::with_error_details(Code::InvalidArgument, message, details)
             }
+            Error::RateLimited { retry_after, .. } => tonic::Status::with_error_details(
+                Code::ResourceExhausted,
+                message,
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            ),
+            Error::Overloaded { .. } => tonic::Status::with_error_details(
+                Code::ResourceExhausted,
+                message,
+                ErrorDetails::with_retry_info(Some(OVERLOAD_RETRY)),
+            ),
             other => tonic::Status::new(other.code(), message),
         }
     }

@@ -9,11 +9,17 @@
 //! [`codec`], publish with [`target`]); errors map to gRPC codes in
 //! [`error`].
 
+mod admin;
+pub mod auth;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod grpc_codec;
+pub mod idempotency;
+pub mod metrics;
 pub mod service;
 pub mod target;
+pub mod tls;
 pub mod validate;
 
 /// Code generated from `proto/emitgate/v1/emitter.proto`.
@@ -25,7 +31,14 @@ pub mod pb {
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("emitgate_descriptor");
 }
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -37,14 +50,27 @@ use crate::{pb::emitter_service_server::EmitterServiceServer, target::Target};
 /// The health service name of the API (besides the server-wide `""`).
 pub const SERVICE_NAME: &str = "emitgate.v1.EmitterService";
 
-/// Runs the gateway on `listener` until `shutdown` resolves, then stops
-/// accepting calls and lets in-flight calls finish.
+/// Runs the gateway on `listener` until `shutdown` resolves.
+///
+/// Shutdown is graceful: health turns NOT_SERVING, `/readyz` fails, new
+/// calls are refused, and in-flight calls may finish for up to the drain
+/// timeout.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let gateway = Gateway::new(&config)?;
+    if gateway.requires_auth() {
+        tracing::info!(keys = config.keys.len(), "API keys required");
+    } else if config.insecure_no_auth && !listener.local_addr()?.ip().is_loopback() {
+        tracing::warn!(
+            "AUTHENTICATION IS OFF on a non-loopback address (--insecure-no-auth): anyone who reaches \
+             this port can push events to every connected browser"
+        );
+    } else {
+        tracing::warn!("no API keys configured: authentication is off (loopback only)");
+    }
 
     let (reporter, health) = tonic_health::server::health_reporter();
     // NOT_SERVING until the first successful Redis PING.
@@ -58,7 +84,31 @@ pub async fn serve(
         .cloned()
         .ok_or("no default target")?;
     let targets: Vec<Arc<Target>> = gateway.targets().cloned().collect();
-    let health_task = tokio::spawn(health_loop(reporter, default, targets, config.health_interval));
+    let ready = Arc::new(AtomicBool::new(false));
+    let draining = Arc::new(AtomicBool::new(false));
+    let health_task = tokio::spawn(health_loop(
+        reporter.clone(),
+        default,
+        targets,
+        config.health_interval,
+        Arc::clone(&ready),
+        Arc::clone(&draining),
+    ));
+
+    let admin_task = match config.admin_listen {
+        Some(addr) => {
+            let admin = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("admin_listen {addr}: {e}"))?;
+            tracing::info!(addr = %admin.local_addr()?, "admin listening (/metrics, /healthz, /readyz)");
+            Some(tokio::spawn(admin::serve(admin, Arc::clone(&ready))))
+        }
+        None => None,
+    };
+    let reload_task = config
+        .path
+        .clone()
+        .map(|path| tokio::spawn(reload_keys_on_sighup(path, gateway.clone())));
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -68,25 +118,97 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let emitter = EmitterServiceServer::new(gateway).max_decoding_message_size(config.limits.max_message_bytes);
+    let emitter = EmitterServiceServer::new(gateway.clone()).max_decoding_message_size(config.limits.max_message_bytes);
 
-    tracing::info!(addr = %listener.local_addr()?, targets = config.targets.len(), "emitgate listening");
-    let result = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_config(tls::server_config(tls)?)?;
+    }
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        tls = config.tls.is_some(),
+        targets = config.targets.len(),
+        "emitgate listening"
+    );
+
+    let (started_draining, mut drain_started) = tokio::sync::watch::channel(false);
+    let signal = {
+        let gateway = gateway.clone();
+        async move {
+            shutdown.await;
+            tracing::info!(
+                in_flight = gateway.in_flight(),
+                "shutting down: refusing new calls, draining"
+            );
+            draining.store(true, Ordering::SeqCst);
+            ready.store(false, Ordering::SeqCst);
+            gateway.start_draining();
+            reporter.set_service_status("", ServingStatus::NotServing).await;
+            reporter
+                .set_service_status(SERVICE_NAME, ServingStatus::NotServing)
+                .await;
+            let _ = started_draining.send(true);
+        }
+    };
+    let server = builder
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(emitter)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+    let drain_limit = async {
+        let _ = drain_started.wait_for(|started| *started).await;
+        tokio::time::sleep(config.drain_timeout).await;
+    };
+    let result = tokio::select! {
+        r = server => r,
+        () = drain_limit => {
+            tracing::warn!(in_flight = gateway.in_flight(), timeout = ?config.drain_timeout, "drain timeout: stopping with calls in flight");
+            Ok(())
+        }
+    };
     health_task.abort();
+    for task in [admin_task, reload_task].into_iter().flatten() {
+        task.abort();
+    }
     tracing::info!("emitgate stopped");
     Ok(result?)
+}
+
+/// Re-reads the API keys from the config file on every SIGHUP; a file with
+/// an error keeps the current keys.
+async fn reload_keys_on_sighup(path: std::path::PathBuf, gateway: Gateway) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: keys will not reload");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match Config::load_keys(&path) {
+                Ok(keys) => {
+                    tracing::info!(keys = keys.len(), "API keys reloaded");
+                    gateway.set_keys(keys);
+                }
+                Err(e) => tracing::error!(error = %e, "SIGHUP: keys not reloaded, keeping the current ones"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, gateway);
 }
 
 /// Keeps the health service in step with Redis: the server and the API are
 /// SERVING while the default target's Redis answers PING; each target also
 /// has its own entry, `emitgate.v1.EmitterService/<target>`.
-async fn health_loop(reporter: HealthReporter, default: Arc<Target>, targets: Vec<Arc<Target>>, every: Duration) {
+async fn health_loop(
+    reporter: HealthReporter,
+    default: Arc<Target>,
+    targets: Vec<Arc<Target>>,
+    every: Duration,
+    ready: Arc<AtomicBool>,
+    draining: Arc<AtomicBool>,
+) {
     let mut last: Vec<Option<bool>> = vec![None; targets.len()];
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -109,7 +231,9 @@ async fn health_loop(reporter: HealthReporter, default: Arc<Target>, targets: Ve
                 reporter
                     .set_service_status(format!("{SERVICE_NAME}/{}", t.name), status)
                     .await;
-                if Arc::ptr_eq(t, &default) {
+                // Once draining, the server stays NOT_SERVING whatever Redis does.
+                if Arc::ptr_eq(t, &default) && !draining.load(Ordering::SeqCst) {
+                    ready.store(up, Ordering::SeqCst);
                     reporter.set_service_status("", status).await;
                     reporter.set_service_status(SERVICE_NAME, status).await;
                 }

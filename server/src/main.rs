@@ -3,12 +3,16 @@
 use std::io::IsTerminal;
 
 use clap::Parser;
-use emitgate::config::{Cli, Config, LogFormat};
+use emitgate::config::{Cli, Command, Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let config = match Config::load(Cli::parse()) {
+    let cli = Cli::parse();
+    if let Some(Command::Keygen { id }) = &cli.command {
+        return keygen(id);
+    }
+    let config = match Config::load(cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("emitgate: {e}");
@@ -27,6 +31,29 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "emitgate failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `emitgate keygen`: the secret for the client, the hash for the config.
+fn keygen(id: &str) -> std::process::ExitCode {
+    match emitgate::auth::generate_secret() {
+        Ok((secret, hash)) => {
+            println!("# Secret for the client (shown once; send it as `authorization: Bearer <secret>`):");
+            println!("# {secret}");
+            println!("# Add to the config file (only the hash is stored):");
+            println!("[[auth.keys]]");
+            println!("id = {id:?}");
+            println!("secret_sha256 = {hash:?}");
+            println!("# targets = [\"*\"]       # scopes: names, \"prefix*\" or \"*\"");
+            println!("# namespaces = [\"*\"]");
+            println!("# rpcs = [\"*\"]          # e.g. [\"Emit\", \"Broadcast\", \"BatchEmit\"]");
+            println!("# rate_per_second = 1000");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("emitgate keygen: {e}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -2,14 +2,25 @@
 //! publish. Validation lives in [`crate::validate`], encoding in the
 //! target's [`Dialect`](crate::codec::Dialect), Redis in [`crate::target`].
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Request, Response, Status};
 
 use crate::{
+    auth::{ApiKey, KeyStore},
     codec::{CodecError, Event, Flags, Message, Selector},
     config::{Config, DEFAULT_TARGET, Limits},
     error::{Error, Violation},
+    idempotency::{self, Reservation},
+    metrics,
     pb::{self, emitter_service_server::EmitterService},
     target::{Reply, Target},
     validate::Checker,
@@ -33,6 +44,18 @@ pub enum Operation<'a> {
 }
 
 impl Operation<'_> {
+    /// The `idempotency_key` field of the request.
+    pub fn idempotency_key(&self) -> &str {
+        match self {
+            Operation::Emit(r) => &r.idempotency_key,
+            Operation::Broadcast(r) => &r.idempotency_key,
+            Operation::SocketsJoin(r) => &r.idempotency_key,
+            Operation::SocketsLeave(r) => &r.idempotency_key,
+            Operation::DisconnectSockets(r) => &r.idempotency_key,
+            Operation::ServerSideEmit(r) => &r.idempotency_key,
+        }
+    }
+
     /// The `target` field of the request.
     pub fn target(&self) -> &str {
         match self {
@@ -51,6 +74,8 @@ impl Operation<'_> {
 pub struct Encoded {
     /// The target it is sent to.
     pub target: Arc<Target>,
+    /// The normalized namespace.
+    pub namespace: String,
     /// The Redis message.
     pub message: Message,
 }
@@ -62,11 +87,82 @@ struct TargetBatch {
     messages: Vec<Message>,
 }
 
-/// The gRPC service: targets and limits, shared by every call.
+/// The gRPC service: targets, limits and keys, shared by every call.
 #[derive(Debug, Clone)]
 pub struct Gateway {
     targets: Arc<HashMap<String, Arc<Target>>>,
     limits: Arc<Limits>,
+    keys: Arc<RwLock<Arc<KeyStore>>>,
+    in_flight: Arc<Semaphore>,
+    max_in_flight: usize,
+    draining: Arc<AtomicBool>,
+    idempotency_window: Duration,
+}
+
+/// A call that passed authentication and admission control.
+struct Admission {
+    key: Option<Arc<ApiKey>>,
+    deadline: Option<Instant>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        metrics::global().in_flight.dec();
+    }
+}
+
+impl Admission {
+    /// The key id that scopes idempotency keys (`-` without authentication).
+    fn key_id(&self) -> &str {
+        self.key.as_ref().map_or("-", |k| k.id.as_str())
+    }
+
+    /// Fails when the caller's deadline has passed: work past its deadline
+    /// is not started.
+    fn check_deadline(&self) -> Result<(), Error> {
+        match self.deadline {
+            Some(d) if Instant::now() >= d => Err(Error::DeadlineExceeded),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks the key's scope for an encoded operation.
+    fn allow(&self, e: &Encoded) -> Result<(), Error> {
+        match &self.key {
+            Some(k) => k.allow(&e.target.name, &e.namespace),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes `events` from the key's rate budget.
+    fn take(&self, events: usize) -> Result<(), Error> {
+        match &self.key {
+            Some(k) => k.take(u32::try_from(events).unwrap_or(u32::MAX)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How much earlier than the caller's deadline the gateway gives up, so that
+/// its own DEADLINE_EXCEEDED answer wins over the transport's CANCELLED
+/// ("Timeout expired") when both would fire at the same instant.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(2);
+
+/// Parses the `grpc-timeout` header (`<digits><H|M|S|m|u|n>`).
+fn grpc_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
+    let v = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
 }
 
 impl Gateway {
@@ -77,9 +173,70 @@ impl Gateway {
             let target = Target::new(t, config).map_err(|e| format!("target {name:?}: {e}"))?;
             targets.insert(name.clone(), Arc::new(target));
         }
+        let keys = KeyStore::new(&config.keys).map_err(|(setting, message)| format!("{setting}: {message}"))?;
         Ok(Self {
             targets: Arc::new(targets),
             limits: Arc::new(config.limits.clone()),
+            keys: Arc::new(RwLock::new(Arc::new(keys))),
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+            max_in_flight: config.max_in_flight,
+            draining: Arc::new(AtomicBool::new(false)),
+            idempotency_window: config.idempotency_window,
+        })
+    }
+
+    /// Replaces the API keys (SIGHUP); calls in flight keep the key they had.
+    pub fn set_keys(&self, keys: KeyStore) {
+        let keys = Arc::new(keys);
+        match self.keys.write() {
+            Ok(mut k) => *k = keys,
+            Err(poisoned) => *poisoned.into_inner() = keys,
+        }
+    }
+
+    fn key_store(&self) -> Arc<KeyStore> {
+        match self.keys.read() {
+            Ok(k) => Arc::clone(&k),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Whether callers must send an API key.
+    pub fn requires_auth(&self) -> bool {
+        self.key_store().required()
+    }
+
+    /// Refuses new calls from now on (graceful shutdown).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// How many calls are in flight.
+    pub fn in_flight(&self) -> usize {
+        self.max_in_flight - self.in_flight.available_permits()
+    }
+
+    /// Authenticates a call and admits it under the in-flight limit.
+    fn admit<T>(&self, method: &'static str, request: &Request<T>) -> Result<Admission, Error> {
+        if self.draining.load(Ordering::SeqCst) {
+            return Err(Error::ShuttingDown);
+        }
+        let subjects = crate::tls::peer_subjects(request);
+        let key = self.key_store().authenticate(request.metadata(), &subjects)?;
+        if let Some(k) = &key {
+            k.allow_rpc(method)?;
+        }
+        let permit = Arc::clone(&self.in_flight)
+            .try_acquire_owned()
+            .map_err(|_| Error::Overloaded {
+                limit: self.max_in_flight,
+            })?;
+        let deadline = grpc_timeout(request.metadata()).map(|d| Instant::now() + d.saturating_sub(DEADLINE_MARGIN));
+        metrics::global().in_flight.inc();
+        Ok(Admission {
+            key,
+            deadline,
+            _permit: permit,
         })
     }
 
@@ -121,7 +278,7 @@ impl Gateway {
                     args: &args,
                     flags,
                 };
-                (target, target.dialect.event(&event))
+                (target, nsp.clone(), target.dialect.event(&event))
             }
             Operation::Broadcast(r) => {
                 let nsp = c.namespace(&r.namespace);
@@ -138,7 +295,7 @@ impl Gateway {
                     args: &args,
                     flags,
                 };
-                (target, target.dialect.event(&event))
+                (target, nsp.clone(), target.dialect.event(&event))
             }
             Operation::SocketsJoin(r) => {
                 let nsp = c.namespace(&r.namespace);
@@ -148,6 +305,7 @@ impl Gateway {
                 let target = checked_target(self, &mut c, op)?;
                 (
                     target,
+                    nsp.clone(),
                     target.dialect.sockets_join(
                         &nsp,
                         Selector {
@@ -166,6 +324,7 @@ impl Gateway {
                 let target = checked_target(self, &mut c, op)?;
                 (
                     target,
+                    nsp.clone(),
                     target.dialect.sockets_leave(
                         &nsp,
                         Selector {
@@ -183,6 +342,7 @@ impl Gateway {
                 let target = checked_target(self, &mut c, op)?;
                 (
                     target,
+                    nsp.clone(),
                     target.dialect.disconnect_sockets(
                         &nsp,
                         Selector {
@@ -198,10 +358,14 @@ impl Gateway {
                 c.event("event", &r.event, true);
                 let args = c.args(&r.args);
                 let target = checked_target(self, &mut c, op)?;
-                (target, target.dialect.server_side_emit(&nsp, &r.event, &args))
+                (
+                    target,
+                    nsp.clone(),
+                    target.dialect.server_side_emit(&nsp, &r.event, &args),
+                )
             }
         };
-        let (target, encoded) = message;
+        let (target, namespace, encoded) = message;
         let message = match encoded {
             Ok(m) => m,
             Err(CodecError::Invalid { field, description }) => {
@@ -216,29 +380,72 @@ impl Gateway {
                 });
             }
         };
-        c.packet_size(message.payload().len());
+        c.packet_size(message.parts().iter().map(|p| p.payload().len()).max().unwrap_or(0));
         c.finish().map_err(Error::InvalidArgument)?;
         Ok(Encoded {
             target: Arc::clone(target),
+            namespace,
             message,
         })
     }
 
-    /// Validates, encodes and sends one operation.
-    async fn run(&self, op: Operation<'_>) -> Result<Reply, Error> {
+    /// Validates, encodes and sends one operation for an admitted call;
+    /// returns the reply and whether it repeats an earlier call's.
+    async fn run(&self, adm: &Admission, op: Operation<'_>) -> Result<(Reply, bool), Error> {
         let e = self.encode(op)?;
-        e.target.send(&e.message).await
+        adm.allow(&e)?;
+        adm.take(1)?;
+        adm.check_deadline()?;
+        let key = op.idempotency_key();
+        if key.is_empty() {
+            return Ok((self.send(adm, &e.target, &e.message).await?, false));
+        }
+        let redis_key = idempotency::redis_key(adm.key_id(), &e.target.name, key);
+        match idempotency::reserve(&e.target, redis_key, self.idempotency_window).await? {
+            Reservation::Duplicate(reply) => {
+                count_duplicate(&e.target);
+                Ok((reply, true))
+            }
+            Reservation::Fresh(redis_key) => match self.send(adm, &e.target, &e.message).await {
+                Ok(reply) => {
+                    if let Err(err) = idempotency::complete(&e.target, &redis_key, &reply).await {
+                        tracing::warn!(error = %err, "published, but could not store the idempotency result");
+                    }
+                    Ok((reply, false))
+                }
+                Err(err) => {
+                    idempotency::release(&e.target, &redis_key).await;
+                    Err(err)
+                }
+            },
+        }
     }
 
-    async fn batch(&self, req: pb::BatchEmitRequest) -> Result<pb::BatchEmitResponse, Error> {
+    /// Sends a message, bounded by the caller's deadline as well as the
+    /// Redis timeout.
+    async fn send(&self, adm: &Admission, target: &Target, message: &Message) -> Result<Reply, Error> {
+        let started = Instant::now();
+        let result = match adm.deadline {
+            Some(d) => tokio::time::timeout_at(d.into(), target.send(message))
+                .await
+                .unwrap_or(Err(Error::DeadlineExceeded)),
+            None => target.send(message).await,
+        };
+        observe_send(target, started, result.as_ref().map(std::slice::from_ref));
+        result
+    }
+
+    async fn batch(&self, adm: &Admission, req: pb::BatchEmitRequest) -> Result<pb::BatchEmitResponse, Error> {
         let max = self.limits.max_batch_items;
+        #[allow(clippy::cast_precision_loss)]
+        metrics::global().batch_items.observe(req.items.len() as f64);
         if req.items.len() > max {
             return Err(Error::InvalidArgument(vec![Violation::new(
                 "items",
                 format!("{} items, over the limit max_batch_items = {max}", req.items.len()),
             )]));
         }
-        let encoded: Vec<Result<Encoded, Error>> = req
+        let mut encoded: Vec<Result<Encoded, Error>> = req
             .items
             .iter()
             .enumerate()
@@ -253,10 +460,19 @@ impl Gateway {
                 )])),
             })
             .collect();
+        for e in &mut encoded {
+            if let Ok(x) = e
+                && let Err(denied) = adm.allow(x)
+            {
+                *e = Err(denied);
+            }
+        }
 
         if req.atomic {
             reject_if_any_invalid(&req.items, &encoded)?;
         }
+        adm.take(encoded.iter().filter(|e| e.is_ok()).count())?;
+        adm.check_deadline()?;
 
         let mut results: Vec<pb::ItemResult> = encoded
             .iter()
@@ -265,6 +481,38 @@ impl Gateway {
                 Err(e) => item_error(e),
             })
             .collect();
+
+        // Idempotency keys: duplicates are answered from their first result
+        // and left out of the pipeline.
+        let mut reserved: Vec<Option<String>> = vec![None; encoded.len()];
+        for (i, e) in encoded.iter_mut().enumerate() {
+            let Ok(x) = e else { continue };
+            let key = req.items[i].op.as_ref().map_or("", |op| match op {
+                pb::batch_item::Op::Emit(r) => r.idempotency_key.as_str(),
+                pb::batch_item::Op::Broadcast(r) => r.idempotency_key.as_str(),
+            });
+            if key.is_empty() {
+                continue;
+            }
+            let redis_key = idempotency::redis_key(adm.key_id(), &x.target.name, key);
+            match idempotency::reserve(&x.target, redis_key, self.idempotency_window).await {
+                Ok(Reservation::Fresh(k)) => reserved[i] = Some(k),
+                Ok(Reservation::Duplicate(reply)) => {
+                    count_duplicate(&x.target);
+                    results[i] = pb::ItemResult {
+                        receivers: reply.receivers,
+                        stream_id: reply.stream_id.unwrap_or_default(),
+                        duplicate: true,
+                        ..Default::default()
+                    };
+                    *e = Err(Error::IdempotencyInProgress(String::new()));
+                }
+                Err(err) => {
+                    results[i] = item_error(&err);
+                    *e = Err(err);
+                }
+            }
+        }
 
         // One pipeline per target, items in request order.
         let mut groups: Vec<TargetBatch> = Vec::new();
@@ -293,16 +541,33 @@ impl Gateway {
         } in &groups
         {
             let refs: Vec<&Message> = messages.iter().collect();
-            match target.send_all(&refs).await {
+            let started = Instant::now();
+            let sent = match adm.deadline {
+                Some(d) => tokio::time::timeout_at(d.into(), target.send_all(&refs))
+                    .await
+                    .unwrap_or(Err(Error::DeadlineExceeded)),
+                None => target.send_all(&refs).await,
+            };
+            observe_send(target, started, sent.as_deref());
+            match sent {
                 Ok(replies) => {
                     for (&i, reply) in indices.iter().zip(replies) {
                         results[i].receivers = reply.receivers;
+                        results[i].stream_id = reply.stream_id.clone().unwrap_or_default();
                         published += 1;
+                        if let Some(k) = &reserved[i]
+                            && let Err(err) = idempotency::complete(target, k, &reply).await
+                        {
+                            tracing::warn!(error = %err, "published, but could not store the idempotency result");
+                        }
                     }
                 }
                 Err(e) => {
                     for &i in indices {
                         results[i] = item_error(&e);
+                        if let Some(k) = &reserved[i] {
+                            idempotency::release(target, k).await;
+                        }
                     }
                     first_redis_error.get_or_insert(e);
                 }
@@ -315,7 +580,7 @@ impl Gateway {
         {
             return Err(e);
         }
-        let failed = results.len() - published;
+        let failed = results.iter().filter(|r| r.code != 0).count();
         Ok(pb::BatchEmitResponse {
             receivers: results.iter().map(|r| r.receivers).sum(),
             results,
@@ -361,6 +626,7 @@ fn reject_if_any_invalid(items: &[pb::BatchItem], encoded: &[Result<Encoded, Err
             Err(e @ Error::Unsupported { .. }) => {
                 unsupported.get_or_insert_with(|| e.to_string());
             }
+            Err(Error::PermissionDenied(m)) => return Err(Error::PermissionDenied(format!("items[{i}]: {m}"))),
             _ => {}
         }
     }
@@ -401,8 +667,74 @@ fn item_error(e: &Error) -> pb::ItemResult {
     }
 }
 
-/// Turns a call's outcome into a gRPC answer, logging failures.
-fn answer<T>(method: &'static str, result: Result<T, Error>) -> Result<Response<T>, Status> {
+/// Records a Redis round trip: latency, errors, and per message the
+/// published event and its receivers.
+fn observe_send(target: &Target, started: Instant, result: Result<&[Reply], &Error>) {
+    let m = metrics::global();
+    let labels = metrics::target_labels(&target.name, target.dialect.name());
+    m.redis_latency
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok(replies) => {
+            m.events_published.get_or_create(&labels).inc_by(replies.len() as u64);
+            let hist = m.publish_receivers.get_or_create(&labels);
+            for r in replies {
+                #[allow(clippy::cast_precision_loss)]
+                hist.observe(r.receivers as f64);
+            }
+        }
+        Err(_) => {
+            m.redis_errors.get_or_create(&labels).inc();
+        }
+    }
+}
+
+fn count_duplicate(target: &Target) {
+    let labels = metrics::target_labels(&target.name, target.dialect.name());
+    metrics::global().idempotent_duplicates.get_or_create(&labels).inc();
+}
+
+/// Turns a call's outcome into a gRPC answer: metrics, and one log line per
+/// failed call (never with secrets or payloads).
+fn answer<T>(method: &'static str, started: Instant, result: Result<T, Error>) -> Result<Response<T>, Status> {
+    let m = metrics::global();
+    let code = match &result {
+        Ok(_) => tonic::Code::Ok,
+        Err(e) => e.code(),
+    };
+    m.handled
+        .get_or_create(&metrics::HandledLabels {
+            grpc_service: crate::SERVICE_NAME,
+            grpc_method: method,
+            grpc_code: format!("{code:?}"),
+        })
+        .inc();
+    m.handling
+        .get_or_create(&metrics::RpcLabels {
+            grpc_service: crate::SERVICE_NAME,
+            grpc_method: method,
+        })
+        .observe(started.elapsed().as_secs_f64());
+    match &result {
+        Err(Error::Unauthenticated(_)) => m
+            .auth_failures
+            .get_or_create(&metrics::ReasonLabels {
+                reason: "unauthenticated",
+            })
+            .inc(),
+        Err(Error::PermissionDenied(_)) => m
+            .auth_failures
+            .get_or_create(&metrics::ReasonLabels {
+                reason: "permission_denied",
+            })
+            .inc(),
+        Err(Error::RateLimited { key, .. }) => m
+            .rate_limited
+            .get_or_create(&metrics::KeyLabels { key: key.clone() })
+            .inc(),
+        _ => 0,
+    };
     match result {
         Ok(v) => Ok(Response::new(v)),
         Err(e) => {
@@ -415,89 +747,79 @@ fn answer<T>(method: &'static str, result: Result<T, Error>) -> Result<Response<
     }
 }
 
+/// Admits, runs and answers one unary call, with its log line on failure.
+macro_rules! unary {
+    ($self:ident, $method:literal, $request:ident, $op:ident, $response:ident) => {{
+        let started = Instant::now();
+        let result = match $self.admit($method, &$request) {
+            Ok(adm) => $self.run(&adm, Operation::$op($request.get_ref())).await,
+            Err(e) => Err(e),
+        };
+        let result = result.map(|(reply, duplicate)| pb::$response {
+            receivers: reply.receivers,
+            stream_id: reply.stream_id.unwrap_or_default(),
+            duplicate,
+        });
+        answer($method, started, result)
+    }};
+}
+
 #[tonic::async_trait]
 impl EmitterService for Gateway {
     async fn emit(&self, request: Request<pb::EmitRequest>) -> Result<Response<pb::EmitResponse>, Status> {
-        let r = self.run(Operation::Emit(request.get_ref())).await;
-        answer(
-            "Emit",
-            r.map(|r| pb::EmitResponse {
-                receivers: r.receivers,
-                ..Default::default()
-            }),
-        )
+        unary!(self, "Emit", request, Emit, EmitResponse)
     }
 
     async fn broadcast(
         &self,
         request: Request<pb::BroadcastRequest>,
     ) -> Result<Response<pb::BroadcastResponse>, Status> {
-        let r = self.run(Operation::Broadcast(request.get_ref())).await;
-        answer(
-            "Broadcast",
-            r.map(|r| pb::BroadcastResponse {
-                receivers: r.receivers,
-                ..Default::default()
-            }),
-        )
+        unary!(self, "Broadcast", request, Broadcast, BroadcastResponse)
     }
 
     async fn batch_emit(
         &self,
         request: Request<pb::BatchEmitRequest>,
     ) -> Result<Response<pb::BatchEmitResponse>, Status> {
-        answer("BatchEmit", self.batch(request.into_inner()).await)
+        let started = Instant::now();
+        let result = match self.admit("BatchEmit", &request) {
+            Ok(adm) => self.batch(&adm, request.into_inner()).await,
+            Err(e) => Err(e),
+        };
+        answer("BatchEmit", started, result)
     }
 
     async fn sockets_join(
         &self,
         request: Request<pb::SocketsJoinRequest>,
     ) -> Result<Response<pb::SocketsJoinResponse>, Status> {
-        let r = self.run(Operation::SocketsJoin(request.get_ref())).await;
-        answer(
-            "SocketsJoin",
-            r.map(|r| pb::SocketsJoinResponse {
-                receivers: r.receivers,
-                ..Default::default()
-            }),
-        )
+        unary!(self, "SocketsJoin", request, SocketsJoin, SocketsJoinResponse)
     }
 
     async fn sockets_leave(
         &self,
         request: Request<pb::SocketsLeaveRequest>,
     ) -> Result<Response<pb::SocketsLeaveResponse>, Status> {
-        let r = self.run(Operation::SocketsLeave(request.get_ref())).await;
-        answer(
-            "SocketsLeave",
-            r.map(|r| pb::SocketsLeaveResponse {
-                receivers: r.receivers,
-                ..Default::default()
-            }),
-        )
+        unary!(self, "SocketsLeave", request, SocketsLeave, SocketsLeaveResponse)
     }
 
     async fn disconnect_sockets(
         &self,
         request: Request<pb::DisconnectSocketsRequest>,
     ) -> Result<Response<pb::DisconnectSocketsResponse>, Status> {
-        let r = self.run(Operation::DisconnectSockets(request.get_ref())).await;
-        let r = r.map(|r| pb::DisconnectSocketsResponse {
-            receivers: r.receivers,
-            ..Default::default()
-        });
-        answer("DisconnectSockets", r)
+        unary!(
+            self,
+            "DisconnectSockets",
+            request,
+            DisconnectSockets,
+            DisconnectSocketsResponse
+        )
     }
 
     async fn server_side_emit(
         &self,
         request: Request<pb::ServerSideEmitRequest>,
     ) -> Result<Response<pb::ServerSideEmitResponse>, Status> {
-        let r = self.run(Operation::ServerSideEmit(request.get_ref())).await;
-        let r = r.map(|r| pb::ServerSideEmitResponse {
-            receivers: r.receivers,
-            ..Default::default()
-        });
-        answer("ServerSideEmit", r)
+        unary!(self, "ServerSideEmit", request, ServerSideEmit, ServerSideEmitResponse)
     }
 }

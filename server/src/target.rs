@@ -1,9 +1,24 @@
-//! Targets: one Socket.IO cluster each, with its Redis pool and channel
-//! names. The only module that talks to Redis.
+//! Targets: one Socket.IO cluster each, with its Redis connections and
+//! dialect. The only module that talks to Redis.
+//!
+//! A target's Redis is either one server (a pool of connections) or a Redis
+//! Cluster (`cluster = true`): one multiplexed cluster connection that
+//! learns the shards from the seed nodes, sends each command to the master
+//! that owns its key's slot (the channel of PUBLISH / SPUBLISH, the stream
+//! of XADD) and follows MOVED / ASK redirections. There a batch is split
+//! into one pipeline per slot, and the pipelines run concurrently: order is
+//! kept among the messages of one channel or stream, which is the only order
+//! a receiver can observe.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use deadpool_redis::{Connection, Pool, PoolConfig, Runtime, Timeouts};
+use redis::{
+    RedisResult, Value,
+    cluster::{ClusterClient, ClusterClientBuilder},
+    cluster_async::ClusterConnection,
+    cluster_routing::Slot,
+};
 
 use crate::{
     codec::{Dialect, Message},
@@ -11,14 +26,56 @@ use crate::{
     error::Error,
 };
 
+/// How often the cluster client retries a command after a redirection, a
+/// resharding (`TRYAGAIN`) or a lost node connection, refreshing the slot map
+/// in between; the whole call stays bounded by the Redis timeout.
+const CLUSTER_RETRIES: u32 = 4;
+
 /// One configured Socket.IO cluster.
 pub struct Target {
     /// The target's name.
     pub name: String,
     /// The wire format its servers read.
     pub dialect: Box<dyn Dialect>,
-    pool: Pool,
+    backend: Backend,
     timeout: Duration,
+}
+
+/// How a target reaches its Redis.
+enum Backend {
+    /// One Redis server (or a proxy in front of several).
+    Standalone(Pool),
+    /// A Redis Cluster.
+    Cluster(Box<ClusterBackend>),
+}
+
+/// A Redis Cluster client and its shared, lazily made connection.
+struct ClusterBackend {
+    client: ClusterClient,
+    /// The multiplexed connection every call clones; dropped after a failure
+    /// so that the next call rediscovers the cluster from the seeds.
+    conn: tokio::sync::Mutex<Option<ClusterConnection>>,
+}
+
+impl ClusterBackend {
+    async fn connection(&self) -> RedisResult<ClusterConnection> {
+        // Held while connecting, so that concurrent calls wait for one
+        // connection instead of each opening their own.
+        let mut slot = self.conn.lock().await;
+        if let Some(conn) = slot.as_ref() {
+            return Ok(conn.clone());
+        }
+        let conn = self.client.get_async_connection().await?;
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Forgets the connection (unless another call is reconnecting already).
+    fn reset(&self) {
+        if let Ok(mut slot) = self.conn.try_lock() {
+            *slot = None;
+        }
+    }
 }
 
 impl std::fmt::Debug for Target {
@@ -26,37 +83,88 @@ impl std::fmt::Debug for Target {
         f.debug_struct("Target")
             .field("name", &self.name)
             .field("dialect", &self.dialect.name())
+            .field("cluster", &matches!(self.backend, Backend::Cluster(_)))
             .finish_non_exhaustive()
     }
 }
 
 /// Redis's answer to one [`Message`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reply {
-    /// How many subscriptions received it (PUBLISH / SPUBLISH).
+    /// How many subscriptions received it (PUBLISH / SPUBLISH; in a Redis
+    /// Cluster, those on the node that executed the command).
     pub receivers: u64,
+    /// The id of the stream entry an XADD added.
+    pub stream_id: Option<String>,
+}
+
+impl Reply {
+    /// Reads one command's reply: an integer (receivers) or an entry id.
+    fn from_value(value: Value) -> Result<Self, String> {
+        match value {
+            Value::Int(n) => Ok(Reply {
+                receivers: u64::try_from(n).unwrap_or_default(),
+                stream_id: None,
+            }),
+            Value::BulkString(id) => Ok(Reply {
+                receivers: 0,
+                stream_id: Some(String::from_utf8_lossy(&id).into_owned()),
+            }),
+            Value::SimpleString(id) => Ok(Reply {
+                receivers: 0,
+                stream_id: Some(id),
+            }),
+            Value::ServerError(e) => Err(e.to_string()),
+            other => Err(format!("unexpected reply {other:?}")),
+        }
+    }
+
+    /// Folds the reply of a further part of the same operation into this one.
+    fn add(&mut self, other: Reply) {
+        self.receivers += other.receivers;
+        if self.stream_id.is_none() {
+            self.stream_id = other.stream_id;
+        }
+    }
 }
 
 impl Target {
-    /// Builds the target's pool; no connection is made until first use, so
-    /// the gateway starts while Redis is down and recovers when it returns.
+    /// Builds the target's client; no connection is made until first use,
+    /// so the gateway starts while Redis is down and recovers when it
+    /// returns.
     pub fn new(cfg: &TargetConfig, config: &Config) -> Result<Self, String> {
-        let mut redis = deadpool_redis::Config::from_url(cfg.redis_url.clone());
-        let t = Some(config.redis_timeout);
-        redis.pool = Some(PoolConfig {
-            max_size: config.redis_pool_size,
-            timeouts: Timeouts {
-                wait: t,
-                create: t,
-                recycle: t,
-            },
-            ..PoolConfig::default()
-        });
-        let pool = redis.create_pool(Some(Runtime::Tokio1)).map_err(|e| e.to_string())?;
+        let backend = if cfg.cluster {
+            let seeds: Vec<&str> = std::iter::once(cfg.redis_url.as_str())
+                .chain(cfg.cluster_seeds.iter().map(String::as_str))
+                .collect();
+            let client = ClusterClientBuilder::new(seeds)
+                .connection_timeout(config.redis_timeout)
+                .response_timeout(config.redis_timeout)
+                .retries(CLUSTER_RETRIES)
+                .build()
+                .map_err(|e| e.to_string())?;
+            Backend::Cluster(Box::new(ClusterBackend {
+                client,
+                conn: tokio::sync::Mutex::new(None),
+            }))
+        } else {
+            let mut redis = deadpool_redis::Config::from_url(cfg.redis_url.clone());
+            let t = Some(config.redis_timeout);
+            redis.pool = Some(PoolConfig {
+                max_size: config.redis_pool_size,
+                timeouts: Timeouts {
+                    wait: t,
+                    create: t,
+                    recycle: t,
+                },
+                ..PoolConfig::default()
+            });
+            Backend::Standalone(redis.create_pool(Some(Runtime::Tokio1)).map_err(|e| e.to_string())?)
+        };
         Ok(Self {
             name: cfg.name.clone(),
             dialect: cfg.dialect.codec(cfg),
-            pool,
+            backend,
             timeout: config.redis_timeout,
         })
     }
@@ -68,59 +176,143 @@ impl Target {
         }
     }
 
-    /// Runs `f` on a pooled connection, bounded by the Redis timeout. A
-    /// connection that failed a command is dropped from the pool so the next
-    /// call reconnects.
-    async fn with_conn<T, F>(&self, f: F) -> Result<T, Error>
-    where
-        F: AsyncFnOnce(&mut Connection) -> redis::RedisResult<T>,
-    {
-        let work = async {
-            let mut conn = self.pool.get().await.map_err(|e| self.unavailable(e))?;
-            match f(&mut conn).await {
-                Ok(v) => Ok(v),
-                Err(e) => {
-                    drop(Connection::take(conn));
-                    Err(self.unavailable(e))
-                }
-            }
-        };
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| Error::RedisTimeout {
+    /// Bounds `work` by the Redis timeout. A connection that failed (or
+    /// timed out) is dropped so the next call reconnects.
+    async fn bounded<T>(&self, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        let result = tokio::time::timeout(self.timeout, work).await.unwrap_or_else(|_| {
+            Err(Error::RedisTimeout {
                 target: self.name.clone(),
                 timeout: self.timeout,
-            })?
+            })
+        });
+        if result.is_err()
+            && let Backend::Cluster(c) = &self.backend
+        {
+            c.reset();
+        }
+        result
     }
 
-    /// Sends one message.
+    /// Runs `f` on a pooled connection of a standalone target.
+    async fn pooled<T>(&self, pool: &Pool, f: impl AsyncFnOnce(&mut Connection) -> RedisResult<T>) -> Result<T, Error> {
+        let mut conn = pool.get().await.map_err(|e| self.unavailable(e))?;
+        match f(&mut conn).await {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                drop(Connection::take(conn));
+                Err(self.unavailable(e))
+            }
+        }
+    }
+
+    /// Runs one command.
+    async fn command_value(&self, cmd: &redis::Cmd) -> Result<Value, Error> {
+        self.bounded(async {
+            match &self.backend {
+                Backend::Standalone(pool) => self.pooled(pool, async |conn| cmd.query_async(conn).await).await,
+                Backend::Cluster(c) => {
+                    let mut conn = c.connection().await.map_err(|e| self.unavailable(e))?;
+                    cmd.query_async(&mut conn).await.map_err(|e| self.unavailable(e))
+                }
+            }
+        })
+        .await
+    }
+
+    /// Sends single messages, in order; returns each one's raw reply.
+    async fn pipeline_values(&self, parts: &[&Message]) -> Result<Vec<Value>, Error> {
+        self.bounded(async {
+            match &self.backend {
+                Backend::Standalone(pool) => {
+                    let mut pipe = redis::Pipeline::with_capacity(parts.len());
+                    for part in parts {
+                        pipe.add_command(command(part));
+                    }
+                    self.pooled(pool, async |conn| pipe.query_async(conn).await).await
+                }
+                Backend::Cluster(c) => {
+                    let conn = c.connection().await.map_err(|e| self.unavailable(e))?;
+                    per_slot_pipelines(&conn, parts).await.map_err(|e| self.unavailable(e))
+                }
+            }
+        })
+        .await
+    }
+
+    /// Sends one message (the parts of a [`Message::Sequence`] in one
+    /// pipeline, their receivers summed).
     pub async fn send(&self, message: &Message) -> Result<Reply, Error> {
-        let cmd = command(message);
-        let receivers = self.with_conn(async |conn| cmd.query_async(conn).await).await?;
-        Ok(Reply { receivers })
+        let replies = self.send_all(&[message]).await?;
+        Ok(replies.into_iter().next().unwrap_or_default())
     }
 
-    /// Sends messages in one pipeline, in order; returns each one's reply.
+    /// Sends messages in one pipeline (one per slot on a Redis Cluster), in
+    /// order; returns each one's reply (for a [`Message::Sequence`], the sum
+    /// over its parts).
     pub async fn send_all(&self, messages: &[&Message]) -> Result<Vec<Reply>, Error> {
-        if messages.is_empty() {
-            return Ok(Vec::new());
+        let part_counts: Vec<usize> = messages.iter().map(|m| m.parts().len()).collect();
+        let parts: Vec<&Message> = messages.iter().flat_map(|m| m.parts()).collect();
+        if parts.is_empty() {
+            return Ok(vec![Reply::default(); messages.len()]);
         }
-        let mut pipe = redis::Pipeline::with_capacity(messages.len());
-        for m in messages {
-            pipe.add_command(command(m));
+        let mut values = self.pipeline_values(&parts).await?.into_iter();
+        let mut replies = Vec::with_capacity(messages.len());
+        for n in part_counts {
+            let mut reply = Reply::default();
+            for value in values.by_ref().take(n) {
+                reply.add(Reply::from_value(value).map_err(|e| self.unavailable(e))?);
+            }
+            replies.push(reply);
         }
-        let counts: Vec<u64> = self.with_conn(async |conn| pipe.query_async(conn).await).await?;
-        Ok(counts.into_iter().map(|receivers| Reply { receivers }).collect())
+        Ok(replies)
     }
 
-    /// Checks that Redis answers.
+    /// Runs one command on the target's Redis (bounded by the timeout).
+    pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, Error> {
+        let value = self.command_value(cmd).await?;
+        redis::from_redis_value(value).map_err(|e| self.unavailable(e))
+    }
+
+    /// Checks that Redis answers (on a Redis Cluster, every master).
     pub async fn ping(&self) -> Result<(), Error> {
-        self.with_conn(async |conn| redis::cmd("PING").query_async::<()>(conn).await)
-            .await
+        self.query::<()>(&redis::cmd("PING")).await
     }
 }
 
-/// The Redis command for a message (raw bytes, never re-encoded).
+/// Sends `parts` to a Redis Cluster as one pipeline per hash slot, all
+/// concurrently, and returns the replies in `parts` order. A slot's pipeline
+/// keeps its messages' order.
+async fn per_slot_pipelines(conn: &ClusterConnection, parts: &[&Message]) -> RedisResult<Vec<Value>> {
+    let mut slot_of: HashMap<Slot, usize> = HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let g = *slot_of.entry(Slot::for_key(part.channel())).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(i);
+    }
+    let sends = groups.iter().map(|indices| {
+        let mut pipe = redis::Pipeline::with_capacity(indices.len());
+        for &i in indices {
+            pipe.add_command(command(parts[i]));
+        }
+        let mut conn = conn.clone();
+        async move { pipe.query_async::<Vec<Value>>(&mut conn).await }
+    });
+    let results = futures_util::future::join_all(sends).await;
+    let mut values = vec![Value::Nil; parts.len()];
+    for (indices, result) in groups.iter().zip(results) {
+        for (&i, value) in indices.iter().zip(result?) {
+            values[i] = value;
+        }
+    }
+    Ok(values)
+}
+
+/// The Redis command for a single message (raw bytes, never re-encoded).
+/// A [`Message::Sequence`] is sent as its parts ([`Message::parts`]); asked
+/// for one command, it gives its first part's.
 fn command(message: &Message) -> redis::Cmd {
     match message {
         Message::Publish { channel, payload } => {
@@ -128,5 +320,94 @@ fn command(message: &Message) -> redis::Cmd {
             cmd.arg(channel).arg(payload);
             cmd
         }
+        Message::SPublish { channel, payload } => {
+            let mut cmd = redis::cmd("SPUBLISH");
+            cmd.arg(channel).arg(payload);
+            cmd
+        }
+        Message::XAdd {
+            stream,
+            maxlen,
+            nsp,
+            kind,
+            data,
+        } => {
+            let mut cmd = redis::cmd("XADD");
+            cmd.arg(stream)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(*maxlen)
+                .arg("*")
+                .arg("uid")
+                .arg(crate::codec::EMITTER_UID)
+                .arg("nsp")
+                .arg(nsp)
+                .arg("type")
+                .arg(kind.to_string())
+                .arg("data")
+                .arg(data);
+            cmd
+        }
+        Message::Sequence(parts) => parts.first().map_or_else(|| redis::cmd("PING"), command),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xadd_has_the_streams_emitters_layout() {
+        let m = Message::XAdd {
+            stream: b"socket.io".to_vec(),
+            maxlen: 10_000,
+            nsp: "/".into(),
+            kind: 3,
+            data: b"{}".to_vec(),
+        };
+        let args: Vec<Vec<u8>> = command(&m)
+            .args_iter()
+            .map(|a| match a {
+                redis::Arg::Simple(b) => b.to_vec(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let want: Vec<&[u8]> = vec![
+            b"XADD",
+            b"socket.io",
+            b"MAXLEN",
+            b"~",
+            b"10000",
+            b"*",
+            b"uid",
+            b"emitter",
+            b"nsp",
+            b"/",
+            b"type",
+            b"3",
+            b"data",
+            b"{}",
+        ];
+        assert_eq!(args, want);
+    }
+
+    #[test]
+    fn replies_are_receivers_or_entry_ids() {
+        assert_eq!(
+            Reply::from_value(Value::Int(2)),
+            Ok(Reply {
+                receivers: 2,
+                stream_id: None
+            })
+        );
+        let mut r = Reply::from_value(Value::BulkString(b"1700000000000-0".to_vec())).unwrap_or_default();
+        assert_eq!(r.stream_id.as_deref(), Some("1700000000000-0"));
+        r.add(Reply {
+            receivers: 1,
+            stream_id: Some("later".into()),
+        });
+        assert_eq!(r.receivers, 1);
+        assert_eq!(r.stream_id.as_deref(), Some("1700000000000-0"));
+        assert!(Reply::from_value(Value::Nil).is_err());
     }
 }

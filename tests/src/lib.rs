@@ -27,6 +27,8 @@ use tokio::{
 };
 use tonic::transport::Channel;
 
+pub mod dialects;
+
 /// How long fixtures wait for a process to come up before failing the test.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -225,6 +227,8 @@ impl Gateway {
         let mut c = Config::from_toml(extra).expect("test config");
         c.targets.get_mut("default").expect("default target").redis_url = redis_url.to_owned();
         c.health_interval = Duration::from_millis(100);
+        // Tests run many gateways at once: no fixed admin port.
+        c.admin_listen = None;
         c
     }
 

@@ -10,7 +10,12 @@
 //! [`args`]); each dialect splices or transcodes them as its servers expect.
 
 pub mod args;
+pub mod cluster_adapter;
+pub mod python;
+pub mod sharded;
 pub mod socketio;
+pub mod streams;
+pub mod v2;
 
 use std::fmt;
 
@@ -29,6 +34,11 @@ pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_992.0;
 /// stack, so the bound protects the Socket.IO servers; 128 matches
 /// `serde_json`'s own recursion limit for `json` arguments.
 pub const MAX_DEPTH: usize = 128;
+
+/// The most messages one socket operation may publish on dialects whose
+/// remote operations name one socket (and one room) per message: each is
+/// handled by every server, so a single call must stay small.
+pub const MAX_MESSAGES: usize = 1000;
 
 /// The uid written into every packet: the reference emitter's `"emitter"`,
 /// which can never collide with an adapter's own 6-character uid.
@@ -90,20 +100,78 @@ pub enum Message {
         /// The exact payload bytes.
         payload: Vec<u8>,
     },
+    /// `SPUBLISH channel payload` (sharded pub/sub, sent to the shard that
+    /// owns the channel's slot); the reply counts receivers on that shard.
+    SPublish {
+        /// The shard channel.
+        channel: Vec<u8>,
+        /// The exact payload bytes.
+        payload: Vec<u8>,
+    },
+    /// `XADD stream MAXLEN ~ maxlen * uid emitter nsp <nsp> type <kind> data <data>`;
+    /// the reply is the new entry's id.
+    XAdd {
+        /// The stream key.
+        stream: Vec<u8>,
+        /// The approximate length the stream is trimmed to.
+        maxlen: u64,
+        /// The `nsp` field.
+        nsp: String,
+        /// The `type` field (written as a decimal string).
+        kind: u8,
+        /// The `data` field.
+        data: Vec<u8>,
+    },
+    /// Several messages for one operation, for server stacks whose remote
+    /// operations address one socket (or one room) per message. They are
+    /// sent in order in one pipeline; the reply sums their receivers. Built
+    /// with [`Message::sequence`], which flattens nested sequences.
+    Sequence(Vec<Message>),
 }
 
 impl Message {
-    /// The channel (or stream key) the message goes to.
+    /// The channel (or stream key) the message goes to; of the first part
+    /// for a [`Message::Sequence`].
     pub fn channel(&self) -> &[u8] {
         match self {
-            Message::Publish { channel, .. } => channel,
+            Message::Publish { channel, .. } | Message::SPublish { channel, .. } => channel,
+            Message::XAdd { stream, .. } => stream,
+            Message::Sequence(parts) => parts.first().map_or(&[], Message::channel),
         }
     }
 
-    /// The payload bytes.
+    /// The payload bytes; of the first part for a [`Message::Sequence`].
     pub fn payload(&self) -> &[u8] {
         match self {
-            Message::Publish { payload, .. } => payload,
+            Message::Publish { payload, .. } | Message::SPublish { payload, .. } => payload,
+            Message::XAdd { data, .. } => data,
+            Message::Sequence(parts) => parts.first().map_or(&[], Message::payload),
+        }
+    }
+
+    /// One message from `parts`: the part itself when there is exactly one,
+    /// a [`Message::Sequence`] otherwise (nested sequences are flattened).
+    pub fn sequence(parts: Vec<Message>) -> Message {
+        let mut flat = Vec::with_capacity(parts.len());
+        for p in parts {
+            match p {
+                Message::Sequence(inner) => flat.extend(inner),
+                single => flat.push(single),
+            }
+        }
+        if flat.len() == 1 {
+            flat.swap_remove(0)
+        } else {
+            Message::Sequence(flat)
+        }
+    }
+
+    /// The single messages this one is made of, in sending order (itself
+    /// unless it is a [`Message::Sequence`]).
+    pub fn parts(&self) -> &[Message] {
+        match self {
+            Message::Sequence(parts) => parts,
+            single => std::slice::from_ref(single),
         }
     }
 }

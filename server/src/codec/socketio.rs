@@ -100,13 +100,19 @@ fn size_hint(e: &Event<'_>) -> usize {
 /// Appends the MessagePack event packet, byte-identical to
 /// `@socket.io/redis-emitter` 5.x, to `out`.
 pub fn encode_event(e: &Event<'_>, out: &mut Vec<u8>) {
+    encode_event_with_type(e, PACKET_TYPE_EVENT, out);
+}
+
+/// [`encode_event`] with another packet type (a positive fixint): socket.io
+/// 2 servers need `BINARY_EVENT` (5) for binary arguments (`socketio-v2`).
+pub fn encode_event_with_type(e: &Event<'_>, packet_type: u8, out: &mut Vec<u8>) {
     out.reserve(size_hint(e));
     out.push(0x93);
     write_str(out, EMITTER_UID);
     // packet: {type, data, nsp}
     out.push(0x83);
     write_str(out, "type");
-    out.push(PACKET_TYPE_EVENT);
+    out.push(packet_type);
     write_str(out, "data");
     let _ = rmp::encode::write_array_len(out, e.args.count.saturating_add(1));
     write_str(out, e.event);
