@@ -50,8 +50,15 @@ setup-system:
 	fi
 	@command -v $(CARGO) >/dev/null || { echo "Rust is needed: https://rustup.rs" >&2; exit 1; }
 
-# npm ci only when the lock file is newer than the installed tree.
+# npm only when the lock file is newer than the installed tree.
 setup-node: tools/node_modules/.package-lock.json tests/harness/node_modules/.package-lock.json
+
+# `npm install`, not `npm ci`, for buf: npm 11 refuses `ci` when the lock
+# lacks buf's optional per-platform packages, which some registries omit;
+# `install` keeps the locked version and leaves the lock file unchanged.
+tools/node_modules/.package-lock.json: tools/package-lock.json
+	npm install --prefix tools --no-audit --no-fund
+	@touch $@
 
 %/node_modules/.package-lock.json: %/package-lock.json
 	npm ci --prefix $* --no-audit --no-fund
