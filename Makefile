@@ -28,7 +28,7 @@ CARGO := cargo
 # apt-get runs as root, or through sudo when there is one.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && echo sudo; })
 
-.PHONY: help setup setup-system setup-node setup-grpcurl setup-sdks build release run \
+.PHONY: help setup setup-system setup-node setup-grpcurl setup-sdks setup-fixtures build release run \
 	test test-rust test-harness test-sdks lint lint-rust lint-proto lint-sdks generate clean
 
 help:
@@ -36,7 +36,7 @@ help:
 
 ## ---- setup -----------------------------------------------------------------
 
-setup: setup-system setup-node setup-grpcurl setup-sdks
+setup: setup-system setup-node setup-grpcurl setup-sdks setup-fixtures
 
 setup-system:
 	@missing=""; \
@@ -62,6 +62,18 @@ tools/node_modules/.package-lock.json: tools/package-lock.json
 
 %/node_modules/.package-lock.json: %/package-lock.json
 	npm ci --prefix $* --no-audit --no-fund
+	@touch $@
+
+# The other server stacks the dialect suites run against: Socket.IO 2 with
+# socket.io-redis 5 (npm), python-socketio 5 (a venv with pinned packages).
+PY_FIXTURE := tests/fixtures/python-socketio
+setup-fixtures: tests/fixtures/socketio-v2/node_modules/.package-lock.json $(PY_FIXTURE)/.venv/.requirements-installed
+
+$(PY_FIXTURE)/.venv/.requirements-installed: $(PY_FIXTURE)/requirements.txt
+	@python3 -c 'import ensurepip, venv' 2>/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends python3-venv; }
+	python3 -m venv $(PY_FIXTURE)/.venv
+	$(PY_FIXTURE)/.venv/bin/pip install --disable-pip-version-check -q -r $<
 	@touch $@
 
 setup-grpcurl: $(TOOLS_BIN)/grpcurl-$(GRPCURL_VERSION)

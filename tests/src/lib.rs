@@ -28,6 +28,7 @@ use tokio::{
 use tonic::transport::Channel;
 
 pub mod dialects;
+pub mod python_v2;
 
 /// How long fixtures wait for a process to come up before failing the test.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
