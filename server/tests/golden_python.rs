@@ -407,3 +407,18 @@ fn what_python_socketio_cannot_express_is_refused() {
         .unwrap_err();
     assert_eq!(violation_fields(e), ["join_rooms"]);
 }
+
+#[test]
+fn python_options_are_checked_and_named() {
+    let e = Config::from_toml("[[targets]]\nname = \"x\"\nchannel = \"socketio\"\n").unwrap_err();
+    assert_eq!(e.setting, "targets[0].channel");
+    let e =
+        Config::from_toml("[[targets]]\nname = \"x\"\ndialect = \"socketio-v2\"\ndata_shape = \"list\"\n").unwrap_err();
+    assert_eq!(e.setting, "targets[0].data_shape");
+    let e =
+        Config::from_toml("[[targets]]\nname = \"x\"\ndialect = \"python-socketio\"\nchannel = \"\"\n").unwrap_err();
+    assert_eq!(e.setting, "targets[0].channel");
+    let e = Config::from_toml("[[targets]]\nname = \"x\"\ndialect = \"python-socketio\"\ndata_shape = \"tuple\"\n")
+        .unwrap_err();
+    assert!(e.message.contains("single"), "{e}");
+}
