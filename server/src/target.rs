@@ -3,12 +3,18 @@
 //!
 //! A target's Redis is either one server (a pool of connections) or a Redis
 //! Cluster (`cluster = true`): one multiplexed cluster connection that
-//! learns the shards from the seed nodes, sends each command to the master
-//! that owns its key's slot (the channel of PUBLISH / SPUBLISH, the stream
-//! of XADD) and follows MOVED / ASK redirections. There a batch is split
-//! into one pipeline per slot, and the pipelines run concurrently: order is
-//! kept among the messages of one channel or stream, which is the only order
-//! a receiver can observe.
+//! learns the shards from the seed nodes, sends each SPUBLISH / XADD to the
+//! master that owns its channel's or stream's slot and follows MOVED / ASK
+//! redirections. A batch is split into one pipeline per slot, run
+//! concurrently; order is kept among the messages of one channel or stream.
+//!
+//! PUBLISH is different: every node accepts it and forwards it to all the
+//! others over the cluster bus. The gateway sends all of a target's
+//! PUBLISHes to one node (the master of slot 0), so that a subscriber gets
+//! them in the order they were sent, whatever their channels (routed by
+//! channel, messages of different channels would cross the bus on
+//! different links and could overtake each other). Its reply counts only
+//! the subscribers connected to that node.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -17,7 +23,7 @@ use redis::{
     RedisResult, Value,
     cluster::{ClusterClient, ClusterClientBuilder},
     cluster_async::ClusterConnection,
-    cluster_routing::Slot,
+    cluster_routing::{Route, SingleNodeRoutingInfo, Slot, SlotAddr},
 };
 
 use crate::{
@@ -279,30 +285,55 @@ impl Target {
     }
 }
 
-/// Sends `parts` to a Redis Cluster as one pipeline per hash slot, all
-/// concurrently, and returns the replies in `parts` order. A slot's pipeline
-/// keeps its messages' order.
+/// The slot whose master receives every PUBLISH of a cluster target.
+const PUBLISH_SLOT: u16 = 0;
+
+/// Where a message goes in a Redis Cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ClusterRoute {
+    /// PUBLISH: the master of [`PUBLISH_SLOT`], for every channel.
+    PublishNode,
+    /// A keyed command (SPUBLISH, XADD): the master of its key's slot.
+    Slot(Slot),
+}
+
+/// Sends `parts` to a Redis Cluster as one pipeline per destination (see
+/// [`ClusterRoute`]), all concurrently, and returns the replies in `parts`
+/// order. A pipeline keeps its messages' order.
 async fn per_slot_pipelines(conn: &ClusterConnection, parts: &[&Message]) -> RedisResult<Vec<Value>> {
-    let mut slot_of: HashMap<Slot, usize> = HashMap::new();
-    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut group_of: HashMap<ClusterRoute, usize> = HashMap::new();
+    let mut groups: Vec<(ClusterRoute, Vec<usize>)> = Vec::new();
     for (i, part) in parts.iter().enumerate() {
-        let g = *slot_of.entry(Slot::for_key(part.channel())).or_insert_with(|| {
-            groups.push(Vec::new());
+        let route = match part {
+            Message::Publish { .. } => ClusterRoute::PublishNode,
+            keyed => ClusterRoute::Slot(Slot::for_key(keyed.channel())),
+        };
+        let g = *group_of.entry(route).or_insert_with(|| {
+            groups.push((route, Vec::new()));
             groups.len() - 1
         });
-        groups[g].push(i);
+        groups[g].1.push(i);
     }
-    let sends = groups.iter().map(|indices| {
+    let sends = groups.iter().map(|(route, indices)| {
         let mut pipe = redis::Pipeline::with_capacity(indices.len());
         for &i in indices {
             pipe.add_command(command(parts[i]));
         }
         let mut conn = conn.clone();
-        async move { pipe.query_async::<Vec<Value>>(&mut conn).await }
+        let route = *route;
+        async move {
+            match route {
+                ClusterRoute::PublishNode => {
+                    let node = SingleNodeRoutingInfo::SpecificNode(Route::new(PUBLISH_SLOT, SlotAddr::Master));
+                    conn.route_pipeline(pipe, 0, indices.len(), node).await
+                }
+                ClusterRoute::Slot(_) => pipe.query_async::<Vec<Value>>(&mut conn).await,
+            }
+        }
     });
     let results = futures_util::future::join_all(sends).await;
     let mut values = vec![Value::Nil; parts.len()];
-    for (indices, result) in groups.iter().zip(results) {
+    for ((_, indices), result) in groups.iter().zip(results) {
         for (&i, value) in indices.iter().zip(result?) {
             values[i] = value;
         }
