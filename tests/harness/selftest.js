@@ -358,6 +358,100 @@ test('with a built gateway, --gateway starts it and reports its address', async 
   assert.equal(await accepts(Number(gwInfo.grpc.split(':')[1])), false, 'the gateway was stopped');
 });
 
+// ---- other adapters ------------------------------------------------------------
+
+// The sharded adapter's ClusterMessage, as JSON (wire-protocols.md §2.6).
+function clusterMessage(nsp, rooms, event, ...args) {
+  return JSON.stringify({ uid: 'emitter', nsp, type: 3, data: { packet: { type: 2, data: [event, ...args], nsp }, opts: { rooms, except: [], flags: {} } } });
+}
+
+test('--adapter sharded: SPUBLISHed ClusterMessages, room channels in dynamic mode, undecodable payloads recorded', async () => {
+  const sharded = startStack(['--redis-url', info.redis_url, '--adapter', 'sharded', '--subscription-mode', 'dynamic', '--key', 'sh']);
+  const shInfo = await sharded.ready;
+  const shApi = apiFor(shInfo.control);
+  try {
+    const member = await shApi('POST', '/clients', { server: 1, rooms: ['room1'] });
+    const outsider = await shApi('POST', '/clients', { server: 0 });
+    assert.equal(member.status, 200, JSON.stringify(member.body));
+    // In dynamic mode the member's server subscribes the room's own channel,
+    // and the answer comes once Redis confirmed it.
+    assert.equal(await redis.sPublish('sh#/#room1#', clusterMessage('/', ['room1'], 'chat message', 'hello')), 1);
+    // A plain PUBLISH reaches no sharded subscriber.
+    assert.equal(await redis.publish('sh#/#', clusterMessage('/', [], 'lost')), 0);
+    await redis.sPublish('sh#/#', clusterMessage('/', [], 'sh-barrier'));
+    const got = await shApi('GET', `/clients/${member.body.id}/events?until=sh-barrier`);
+    assert.deepEqual(got.body.events, [
+      { event: 'chat message', args: ['hello'] },
+      { event: 'sh-barrier', args: [] },
+    ]);
+    const other = await shApi('GET', `/clients/${outsider.body.id}/events?until=sh-barrier`);
+    assert.deepEqual(other.body.events, [{ event: 'sh-barrier', args: [] }]);
+
+    await redis.sPublish('sh#/#', Buffer.from([0xc1]));
+    await redis.sPublish('sh#/#', clusterMessage('/', [], 'sh-barrier2'));
+    assert.equal((await shApi('GET', `/clients/${outsider.body.id}/events?until=sh-barrier2`)).status, 200);
+    const errors = (await shApi('GET', '/errors')).body.errors;
+    assert.deepEqual(errors.map((e) => [e.kind, e.channel, e.payload_hex]).sort(), [
+      ['adapter.decode', 'sh#/#', 'c1'],
+      ['adapter.decode', 'sh#/#', 'c1'],
+    ]);
+  } finally {
+    sharded.proc.stdin.end();
+    await sharded.exited;
+  }
+});
+
+test('--adapter streams: stream entries reach clients with their offset; a dropped client recovers what it missed', async () => {
+  const streams = startStack(['--redis-url', info.redis_url, '--adapter', 'streams', '--stream-name', 'selftest-stream']);
+  const stInfo = await streams.ready;
+  const stApi = apiFor(stInfo.control);
+  const entry = (event, rooms) =>
+    redis.xAdd('selftest-stream', '*', {
+      uid: 'emitter',
+      nsp: '/',
+      type: '3',
+      data: JSON.stringify({ packet: { type: 2, data: [event], nsp: '/' }, opts: { rooms, flags: {}, except: [] } }),
+    });
+  try {
+    const c = await stApi('POST', '/clients', { server: 1, rooms: ['room1'] });
+    assert.equal(c.status, 200, JSON.stringify(c.body));
+    const first = await entry('first', ['room1']);
+    const got = await stApi('GET', `/clients/${c.body.id}/events?until=first`);
+    // Connection-state recovery is on: the entry id comes as the last argument.
+    assert.deepEqual(got.body.events, [{ event: 'first', args: [first] }]);
+
+    const drop = await stApi('POST', `/clients/${c.body.id}/drop`);
+    assert.equal(drop.status, 200, JSON.stringify(drop.body));
+    assert.equal((await stApi('GET', `/clients/${c.body.id}`)).body.connected, false);
+    assert.equal((await stApi('POST', `/clients/${c.body.id}/drop`)).status, 409);
+    const missed = await entry('missed', ['room1']);
+    await entry('not mine', ['room2']);
+
+    const back = await stApi('POST', `/clients/${c.body.id}/reconnect`);
+    assert.equal(back.status, 200, JSON.stringify(back.body));
+    assert.deepEqual(back.body, { id: c.body.id, sid: c.body.sid, recovered: true });
+    const after = await stApi('GET', `/clients/${c.body.id}/events?until=missed`);
+    assert.deepEqual(after.body.events, [
+      { event: 'first', args: [first] },
+      { event: 'missed', args: [missed] },
+    ]);
+    assert.equal((await stApi('POST', `/clients/${c.body.id}/reconnect`)).status, 409);
+    assert.deepEqual((await stApi('GET', '/errors')).body, { errors: [] });
+  } finally {
+    streams.proc.stdin.end();
+    await streams.exited;
+  }
+});
+
+test('adapter options are checked', async () => {
+  const badMode = startStack(['--redis-url', info.redis_url, '--subscription-mode', 'dynamic']);
+  await assert.rejects(badMode.ready, /--subscription-mode needs --adapter sharded/);
+  const badAdapter = startStack(['--redis-url', info.redis_url, '--adapter', 'kafka']);
+  await assert.rejects(badAdapter.ready, /--adapter must be one of classic, sharded, streams/);
+  const noSeed = startStack(['--redis-cluster']);
+  await assert.rejects(noSeed.ready, /--redis-cluster needs --redis-url/);
+});
+
 test('closing stdin stops the stack and the redis-server it started', async () => {
   const redisPort = Number(new URL(info.redis_url).port);
   await redis.quit();

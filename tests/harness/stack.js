@@ -3,28 +3,58 @@
 
 // End-to-end fixture for emitgate. See README.md for the CLI and control API.
 
-const { Cluster } = require('./lib/cluster');
+const { ADAPTERS, Cluster, SUBSCRIPTION_MODES } = require('./lib/cluster');
 const { createControlServer } = require('./lib/control');
 const { killAllNow, startRedisServer, startGateway, waitForRedis } = require('./lib/processes');
 const { log, withTimeout } = require('./lib/util');
 
 const USAGE = `usage: node stack.js [--redis-url URL] [--gateway PATH] [--gateway-arg ARG]...
                      [--servers N] [--key K] [--control-port P]
+                     [--adapter classic|sharded|streams] [--subscription-mode MODE]
+                     [--redis-cluster] [--stream-name NAME] [--stream-count N]
 
 Starts redis-server (unless --redis-url), the gateway (if --gateway) and N
-Socket.IO servers (default 2) with @socket.io/redis-adapter, then prints one
-JSON line on stdout and serves the control API. Exits, stopping everything it
-started, when stdin closes or on SIGTERM/SIGINT.`;
+Socket.IO servers (default 2) with @socket.io/redis-adapter (or the adapter
+chosen with --adapter), then prints one JSON line on stdout and serves the
+control API. Exits, stopping everything it started, when stdin closes or on
+SIGTERM/SIGINT.`;
 
 function parseArgs(argv) {
-  const opts = { redisUrl: null, gateway: null, gatewayArgs: [], servers: 2, key: undefined, controlPort: 0 };
-  const valued = new Set(['--redis-url', '--gateway', '--gateway-arg', '--servers', '--key', '--control-port']);
+  const opts = {
+    redisUrl: null,
+    gateway: null,
+    gatewayArgs: [],
+    servers: 2,
+    key: undefined,
+    controlPort: 0,
+    adapter: 'classic',
+    subscriptionMode: undefined,
+    redisCluster: false,
+    streamName: undefined,
+    streamCount: undefined,
+  };
+  const valued = new Set([
+    '--redis-url',
+    '--gateway',
+    '--gateway-arg',
+    '--servers',
+    '--key',
+    '--control-port',
+    '--adapter',
+    '--subscription-mode',
+    '--stream-name',
+    '--stream-count',
+  ]);
   for (let i = 0; i < argv.length; i++) {
     let flag = argv[i];
     let value;
     if (flag === '--help' || flag === '-h') {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
+    }
+    if (flag === '--redis-cluster') {
+      opts.redisCluster = true;
+      continue;
     }
     const eq = flag.indexOf('=');
     if (flag.startsWith('--') && eq > 0) {
@@ -58,10 +88,54 @@ function parseArgs(argv) {
         if (!/^\d+$/.test(value) || Number(value) > 65535) throw new Error('--control-port must be a port number');
         opts.controlPort = Number(value);
         break;
+      case '--adapter':
+        if (!ADAPTERS.includes(value)) throw new Error(`--adapter must be one of ${ADAPTERS.join(', ')}`);
+        opts.adapter = value;
+        break;
+      case '--subscription-mode':
+        if (!SUBSCRIPTION_MODES.includes(value)) throw new Error(`--subscription-mode must be one of ${SUBSCRIPTION_MODES.join(', ')}`);
+        opts.subscriptionMode = value;
+        break;
+      case '--stream-name':
+        if (value === '') throw new Error('--stream-name must not be empty');
+        opts.streamName = value;
+        break;
+      case '--stream-count':
+        if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 64) throw new Error('--stream-count must be an integer from 1 to 64');
+        opts.streamCount = Number(value);
+        break;
     }
   }
   if (opts.gatewayArgs.length && !opts.gateway) throw new Error('--gateway-arg needs --gateway');
+  if (opts.subscriptionMode !== undefined && opts.adapter !== 'sharded') throw new Error('--subscription-mode needs --adapter sharded');
+  if ((opts.streamName !== undefined || opts.streamCount !== undefined) && opts.adapter !== 'streams') {
+    throw new Error('--stream-name and --stream-count need --adapter streams');
+  }
+  if (opts.redisCluster && !opts.redisUrl) throw new Error('--redis-cluster needs --redis-url (the seed URL(s) of a running Redis Cluster)');
   return opts;
+}
+
+// The gateway's target for this stack, as a config file, when the flags
+// alone cannot describe it (another dialect, or a Redis Cluster).
+function gatewayTarget(opts) {
+  const lines = [];
+  if (opts.adapter === 'sharded') {
+    lines.push('dialect = "socketio-sharded"');
+    // The gateway's own default (static) is right for every server mode.
+    if (opts.subscriptionMode) lines.push(`subscription_mode = ${JSON.stringify(opts.subscriptionMode)}`);
+  }
+  if (opts.adapter === 'streams') {
+    lines.push('dialect = "socketio-streams"');
+    if (opts.streamName !== undefined) lines.push(`stream_name = ${JSON.stringify(opts.streamName)}`);
+    if (opts.streamCount !== undefined) lines.push(`stream_count = ${opts.streamCount}`);
+  }
+  if (opts.redisCluster) {
+    const [first, ...more] = opts.redisUrl.split(',').map((u) => u.trim());
+    lines.push(`redis_url = ${JSON.stringify(first)}`, 'cluster = true');
+    if (more.length) lines.push(`cluster_seeds = ${JSON.stringify(more)}`);
+  }
+  if (!lines.length) return null;
+  return ['[[targets]]', 'name = "default"', ...lines, ''].join('\n');
 }
 
 const children = []; // spawned processes, in start order
@@ -122,7 +196,7 @@ async function main() {
 
   let redisUrl = opts.redisUrl;
   if (redisUrl) {
-    await waitForRedis(redisUrl, { timeoutMs: 3000 });
+    await waitForRedis(redisUrl.split(',')[0].trim(), { timeoutMs: 3000 });
   } else {
     const redis = await startRedisServer();
     children.push(redis.child);
@@ -133,14 +207,29 @@ async function main() {
 
   let grpc = null;
   if (opts.gateway) {
-    const gateway = await startGateway({ binary: opts.gateway, redisUrl, key: opts.key, extraArgs: opts.gatewayArgs });
+    const gateway = await startGateway({
+      binary: opts.gateway,
+      redisUrl: redisUrl.split(',')[0].trim(),
+      key: opts.key,
+      extraArgs: opts.gatewayArgs,
+      targetConfig: gatewayTarget(opts),
+    });
     children.push(gateway.child);
     grpc = gateway.address;
     log(`gateway pid ${gateway.child.pid} on ${grpc}`);
   }
   if (stopping) return;
 
-  cluster = new Cluster({ redisUrl, key, servers: opts.servers });
+  cluster = new Cluster({
+    redisUrl,
+    key,
+    servers: opts.servers,
+    adapter: opts.adapter,
+    subscriptionMode: opts.subscriptionMode,
+    redisCluster: opts.redisCluster,
+    streamName: opts.streamName,
+    streamCount: opts.streamCount,
+  });
   for (const [kind, err] of earlyErrors) cluster.recordError(kind, err);
   await cluster.start();
   if (stopping) return;
@@ -157,7 +246,8 @@ async function main() {
     grpc,
     servers: cluster.servers.map((s) => s.port),
   };
-  log(`ready in ${Date.now() - started} ms (key ${JSON.stringify(key)}, ${opts.servers} servers)`);
+  const topology = opts.redisCluster ? ', Redis Cluster' : '';
+  log(`ready in ${Date.now() - started} ms (${opts.adapter} adapter${topology}, key ${JSON.stringify(key)}, ${opts.servers} servers)`);
   process.stdout.write(`${JSON.stringify(ready)}\n`);
 }
 

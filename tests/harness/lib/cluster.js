@@ -1,15 +1,30 @@
 'use strict';
 
-// N real Socket.IO 4 servers sharing one Redis through @socket.io/redis-adapter,
-// plus the socket.io-client connections and the records the control API reads.
+// N real Socket.IO 4 servers sharing one Redis (or Redis Cluster) through a
+// real adapter (classic or sharded @socket.io/redis-adapter, or
+// @socket.io/redis-streams-adapter), plus the socket.io-client connections
+// and the records the control API reads.
 
 const { EventEmitter } = require('node:events');
 const http = require('node:http');
 const { Server } = require('socket.io');
 const { io: connectClient } = require('socket.io-client');
-const { createAdapter } = require('@socket.io/redis-adapter');
-const { createClient } = require('redis');
+const { createAdapter, createShardedAdapter } = require('@socket.io/redis-adapter');
+const { createAdapter: createStreamsAdapter } = require('@socket.io/redis-streams-adapter');
+const { createClient, createCluster } = require('redis');
 const { log, encodeValue, waitUntil, withTimeout, HttpError, describeError } = require('./util');
+
+// The sharded adapter's own MessagePack decoder, to notice payloads it would drop.
+const notepack = require(require.resolve('notepack.io', { paths: [require.resolve('@socket.io/redis-adapter')] }));
+
+const ADAPTERS = ['classic', 'sharded', 'streams'];
+const SUBSCRIPTION_MODES = ['static', 'dynamic', 'dynamic-private'];
+
+// Server-side event of the stream readers' start-up check (see syncStreamReaders).
+const STREAM_SYNC_EVENT = 'emitgate-harness-stream-sync';
+
+// Connection-state recovery for the streams adapter (it is the reason to run it).
+const RECOVERY = { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: true };
 
 // Namespace events that Socket.IO itself uses; a server-side listener on them
 // would see sockets, not serverSideEmit arguments.
@@ -24,10 +39,26 @@ function normalizeNamespace(value) {
 }
 
 class Cluster {
-  constructor({ redisUrl, key, servers }) {
+  constructor({
+    redisUrl,
+    key,
+    servers,
+    adapter = 'classic',
+    subscriptionMode = 'dynamic',
+    redisCluster = false,
+    streamName = 'socket.io',
+    streamCount = 1,
+  }) {
+    if (!ADAPTERS.includes(adapter)) throw new Error(`adapter must be one of ${ADAPTERS.join(', ')}`);
+    if (!SUBSCRIPTION_MODES.includes(subscriptionMode)) throw new Error(`subscription mode must be one of ${SUBSCRIPTION_MODES.join(', ')}`);
     this.redisUrl = redisUrl;
     this.key = key;
     this.serverCount = servers;
+    this.adapterKind = adapter;
+    this.subscriptionMode = subscriptionMode;
+    this.redisCluster = redisCluster;
+    this.streamName = streamName;
+    this.streamCount = streamCount;
     this.servers = [];
     this.namespaces = new Map(); // name -> Promise<void> (set up on every server)
     this.clients = new Map(); // id -> client record
@@ -59,22 +90,41 @@ class Cluster {
       this.servers.push(await this.startServer(index));
     }
     await this.ensureNamespace('/');
+    if (this.adapterKind === 'streams') await this.syncStreamReaders();
   }
 
+  // A node-redis client, or a node-redis cluster client (createCluster) on the
+  // seed URLs when --redis-cluster is set (the URL may list seeds, comma-separated).
   redisClientFor(index, role) {
-    const client = createClient({ url: this.redisUrl });
+    const client = this.redisCluster
+      ? createCluster({ rootNodes: this.redisUrl.split(',').map((url) => ({ url: url.trim() })) })
+      : createClient({ url: this.redisUrl });
     client.on('error', (err) => this.recordError('redis', err, { server: index, client: role }));
     return client;
   }
 
+  adapterFactory(pub, sub) {
+    switch (this.adapterKind) {
+      case 'sharded':
+        return createShardedAdapter(pub, sub, { channelPrefix: this.key, subscriptionMode: this.subscriptionMode });
+      case 'streams':
+        return createStreamsAdapter(pub, { streamName: this.streamName, streamCount: this.streamCount, channelPrefix: this.key });
+      default:
+        return createAdapter(pub, sub, { key: this.key });
+    }
+  }
+
   async startServer(index) {
     const httpServer = http.createServer();
-    const io = new Server(httpServer, { serveClient: false });
+    const streams = this.adapterKind === 'streams';
+    const io = new Server(httpServer, { serveClient: false, ...(streams ? { connectionStateRecovery: RECOVERY } : {}) });
     const pub = this.redisClientFor(index, 'pub');
-    const sub = pub.duplicate();
-    sub.on('error', (err) => this.recordError('redis', err, { server: index, client: 'sub' }));
-    await Promise.all([pub.connect(), sub.connect()]);
-    io.adapter(this.guardedAdapter(index, createAdapter(pub, sub, { key: this.key })));
+    // The streams adapter makes its own reading clients from pub.
+    const sub = streams ? null : pub.duplicate();
+    if (sub) sub.on('error', (err) => this.recordError('redis', err, { server: index, client: 'sub' }));
+    await Promise.all([pub.connect(), sub && sub.connect()]);
+    const pendingSubscriptions = sub ? this.trackSubscriptions(index, sub) : new Set();
+    io.adapter(this.guardedAdapter(index, this.adapterFactory(pub, sub)));
     await new Promise((resolve, reject) => {
       httpServer.once('error', reject);
       httpServer.listen(0, '127.0.0.1', () => {
@@ -82,18 +132,84 @@ class Cluster {
         resolve();
       });
     });
-    return { index, io, httpServer, pub, sub, port: httpServer.address().port };
+    return { index, io, httpServer, pub, sub, pendingSubscriptions, port: httpServer.address().port };
+  }
+
+  // The adapters subscribe without waiting for Redis to confirm (the sharded
+  // adapter SSUBSCRIBEs a room's channel when the room is created, in dynamic
+  // modes). Keep each subscription's promise until it settles, so that
+  // settleSubscriptions() can wait for all of them.
+  trackSubscriptions(index, sub) {
+    const cluster = this;
+    const pending = new Set();
+    for (const method of ['subscribe', 'pSubscribe', 'sSubscribe']) {
+      const original = sub[method];
+      if (typeof original !== 'function') continue;
+      sub[method] = function tracked(...args) {
+        const promise = Promise.resolve(original.apply(this, args));
+        pending.add(promise);
+        promise.then(
+          () => pending.delete(promise),
+          (err) => {
+            pending.delete(promise);
+            cluster.recordError('redis.subscribe', err, { server: index, method, channel: String(args[0]) });
+          },
+        );
+        return promise;
+      };
+    }
+    return pending;
+  }
+
+  async settleSubscriptions(server) {
+    while (server.pendingSubscriptions.size) await Promise.allSettled([...server.pendingSubscriptions]);
+  }
+
+  // The streams adapter reads each stream from "$" once its reading client is
+  // connected, so entries added before that are never read. Add a server-side
+  // event entry to every stream until every server has read one from each.
+  async syncStreamReaders(timeoutMs = 10000) {
+    const streams =
+      this.streamCount === 1 ? [this.streamName] : Array.from({ length: this.streamCount }, (_, i) => `${this.streamName}-${i}`);
+    const seen = new Set();
+    const changes = new EventEmitter();
+    const handlers = this.servers.map((server) => {
+      const handler = (streamIndex) => {
+        seen.add(`${server.index}:${streamIndex}`);
+        changes.emit('change');
+      };
+      server.io.of('/').on(STREAM_SYNC_EVENT, handler);
+      return { server, handler };
+    });
+    const total = this.servers.length * streams.length;
+    const deadline = Date.now() + timeoutMs;
+    try {
+      while (seen.size < total) {
+        if (Date.now() > deadline) throw new Error(`the streams adapters did not read ${streams.join(', ')} within ${timeoutMs} ms`);
+        for (const [i, stream] of streams.entries()) {
+          if (this.servers.every((server) => seen.has(`${server.index}:${i}`))) continue;
+          const data = JSON.stringify({ packet: [STREAM_SYNC_EVENT, i] });
+          await this.servers[0].pub.xAdd(stream, '*', { uid: 'emitgate-harness', nsp: '/', type: '9', data });
+        }
+        await waitUntil(changes, () => seen.size >= total, 100);
+      }
+    } finally {
+      for (const { server, handler } of handlers) server.io.of('/').off(STREAM_SYNC_EVENT, handler);
+    }
   }
 
   // The classic adapter throws (or rejects) from inside the Redis client's
   // message callback when a message is malformed; in a plain server that is
   // an uncaught exception. Record it here, with the channel and payload, so
   // the Redis connection is not left mid-reply and tests can see it in /errors.
+  // The sharded and streams adapters drop a payload they cannot decode
+  // silently (a debug log); record that too, as `adapter.decode`.
   guardedAdapter(index, factory) {
     const cluster = this;
+    const kind = this.adapterKind;
     return function adapterFor(nsp) {
       const adapter = factory(nsp);
-      const guard = (method, channelIndex, messageIndex) => {
+      const guard = (method, channelIndex, messageIndex, check) => {
         const original = adapter[method];
         adapter[method] = function guarded(...args) {
           const context = () => ({
@@ -102,8 +218,17 @@ class Cluster {
             channel: String(args[channelIndex]),
             payload_hex: Buffer.isBuffer(args[messageIndex])
               ? args[messageIndex].subarray(0, 512).toString('hex')
-              : String(args[messageIndex]).slice(0, 1024),
+              : typeof args[messageIndex] === 'object'
+                ? JSON.stringify(args[messageIndex]).slice(0, 1024)
+                : String(args[messageIndex]).slice(0, 1024),
           });
+          if (check) {
+            try {
+              check(...args);
+            } catch (err) {
+              cluster.recordError('adapter.decode', err, context());
+            }
+          }
           try {
             const result = original.apply(this, args);
             if (result && typeof result.then === 'function') {
@@ -116,8 +241,16 @@ class Cluster {
           }
         };
       };
-      guard('onmessage', 1, 2); // onmessage(pattern, channel, msg)
-      guard('onrequest', 0, 1); // onrequest(channel, msg)
+      if (kind === 'sharded') {
+        // onRawMessage(rawMessage, channel): JSON when it starts with "{", else MessagePack.
+        guard('onRawMessage', 1, 0, (raw) => (raw[0] === 0x7b ? JSON.parse(raw.toString()) : notepack.decode(raw)));
+      } else if (kind === 'streams') {
+        // onRawMessage(entryFields, offset): the adapter's own decoder.
+        guard('onRawMessage', 1, 0, (raw) => adapter.constructor.decode(raw));
+      } else {
+        guard('onmessage', 1, 2); // onmessage(pattern, channel, msg)
+        guard('onrequest', 0, 1); // onrequest(channel, msg)
+      }
       return adapter;
     };
   }
@@ -153,6 +286,9 @@ class Cluster {
   // client sends commands in order, so once a later SUBSCRIBE of our own is
   // confirmed, the adapter's PSUBSCRIBE/SUBSCRIBE before it are active too.
   async syncSubscriptions(server) {
+    await this.settleSubscriptions(server);
+    // The streams adapter has no subscriptions of its own to wait for.
+    if (!server.sub) return;
     const channel = `emitgate-harness-sync#${server.index}#${++this.syncSeq}`;
     const noop = () => {};
     await withTimeout(server.sub.subscribe(channel, noop), 5000, `server ${server.index}: SUBSCRIBE not confirmed within 5 s`);
@@ -234,6 +370,8 @@ class Cluster {
       const key = `${server.index}\0${namespace}\0${socket.id}`;
       const joined = await waitUntil(this.serverChanges, () => this.serverSockets.has(key), timeoutMs);
       if (!joined) throw new HttpError(504, `server ${server.index} did not register socket ${socket.id} within ${timeoutMs} ms`);
+      // Room channels the join made the adapter subscribe (sharded, dynamic modes).
+      await this.settleSubscriptions(server);
     } catch (err) {
       socket.close();
       throw err;
@@ -286,11 +424,70 @@ class Cluster {
     return { ok, body: { reason: record.disconnectReason } };
   }
 
-  clientRooms(id) {
+  // Also waits until the subscriptions the adapter made for these rooms are
+  // confirmed (sharded adapter, dynamic modes), so that a message published on
+  // a room's channel after this answer reaches the server.
+  async clientRooms(id) {
     const record = this.client(id);
-    const nsp = this.servers[record.server].io.of(record.namespace);
+    const server = this.servers[record.server];
+    await this.settleSubscriptions(server);
+    const nsp = server.io.of(record.namespace);
     const socket = nsp.sockets.get(record.sid);
     return { rooms: socket ? [...socket.rooms] : [], connected: Boolean(socket) };
+  }
+
+  // Closes the client's transport as a network failure would (the server sees
+  // "transport close", so with connection-state recovery it keeps the
+  // session), and waits until both sides consider the socket disconnected.
+  async dropClient(id, timeoutMs = 5000) {
+    const record = this.client(id);
+    if (!record.connected) throw new HttpError(409, `client ${id} is not connected`);
+    const key = `${record.server}\0${record.namespace}\0${record.sid}`;
+    record.socket.io.engine.close();
+    const serverSide = await waitUntil(this.serverChanges, () => !this.serverSockets.has(key), timeoutMs);
+    const clientSide = await waitUntil(record.changes, () => !record.connected, timeoutMs);
+    if (!serverSide || !clientSide) throw new HttpError(504, `client ${id} was not disconnected within ${timeoutMs} ms`);
+    return { id, reason: record.disconnectReason };
+  }
+
+  // Reconnects a dropped client on the same manager: socket.io-client sends
+  // its session id and last offset, and the server restores the session when
+  // it can. Answers once connected: {"id","sid","recovered"}.
+  async reconnectClient(id, timeoutMs = 5000) {
+    const record = this.client(id);
+    if (record.connected) throw new HttpError(409, `client ${id} is connected`);
+    const { socket } = record;
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new HttpError(504, `client ${id} did not reconnect within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onConnect = () => {
+        cleanup();
+        resolve();
+      };
+      const onError = (err) => {
+        cleanup();
+        reject(new HttpError(502, `client ${id} could not reconnect: ${err.message}`));
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        socket.off('connect', onConnect);
+        socket.off('connect_error', onError);
+      };
+      socket.on('connect', onConnect);
+      socket.on('connect_error', onError);
+      socket.connect();
+    });
+    record.connected = true;
+    record.disconnectReason = null;
+    record.sid = socket.id;
+    record.changes.emit('change');
+    const key = `${record.server}\0${record.namespace}\0${socket.id}`;
+    const joined = await waitUntil(this.serverChanges, () => this.serverSockets.has(key), timeoutMs);
+    if (!joined) throw new HttpError(504, `server ${record.server} did not register socket ${socket.id} within ${timeoutMs} ms`);
+    await this.settleSubscriptions(this.servers[record.server]);
+    return { id, sid: socket.id, recovered: Boolean(socket.recovered) };
   }
 
   // Disconnects the client and waits until its server has dropped the socket.
@@ -368,7 +565,7 @@ class Cluster {
       this.servers.map(async (server) => {
         await withTimeout(server.io.close(), 2000, 'io.close timed out').catch(() => {});
         await Promise.all(
-          [server.pub, server.sub].map((client) =>
+          [server.pub, server.sub].filter(Boolean).map((client) =>
             withTimeout(client.quit(), 1000, 'quit timed out').catch(() => client.disconnect().catch(() => {})),
           ),
         );
@@ -377,4 +574,4 @@ class Cluster {
   }
 }
 
-module.exports = { Cluster, normalizeNamespace };
+module.exports = { Cluster, normalizeNamespace, ADAPTERS, SUBSCRIPTION_MODES };

@@ -89,6 +89,12 @@ function routes(cluster, info) {
       },
     ],
     ['GET', /^\/clients\/([^/]+)\/rooms$/, (m) => cluster.clientRooms(decodeURIComponent(m[1]))],
+    ['POST', /^\/clients\/([^/]+)\/drop$/, (m, req, url) => cluster.dropClient(decodeURIComponent(m[1]), timeoutParam(url.searchParams))],
+    [
+      'POST',
+      /^\/clients\/([^/]+)\/reconnect$/,
+      (m, req, url) => cluster.reconnectClient(decodeURIComponent(m[1]), timeoutParam(url.searchParams)),
+    ],
     [
       'GET',
       /^\/clients\/([^/]+)$/,

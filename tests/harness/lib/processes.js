@@ -206,9 +206,11 @@ function hasFlag(args, flag) {
   return args.some((a) => a === flag || a.startsWith(`${flag}=`));
 }
 
-// Spawns `binary --listen 127.0.0.1:PORT --redis-url URL [--key K] EXTRA...`
-// and waits until the port accepts TCP connections.
-async function startGateway({ binary, redisUrl, key, extraArgs, timeoutMs = 10000 }) {
+// Spawns `binary --listen 127.0.0.1:PORT --redis-url URL [--key K] [--config F] EXTRA...`
+// and waits until the port accepts TCP connections. `targetConfig` (TOML for
+// the default target: dialect, Redis Cluster) is written to a temporary file
+// passed as --config, unless EXTRA already has a --config.
+async function startGateway({ binary, redisUrl, key, extraArgs, targetConfig = null, timeoutMs = 10000 }) {
   const resolved = path.resolve(binary);
   try {
     fs.accessSync(resolved, fs.constants.X_OK);
@@ -221,6 +223,13 @@ async function startGateway({ binary, redisUrl, key, extraArgs, timeoutMs = 1000
   // Several gateways may run at once (one per test stack): an admin
   // listener on a free port each, unless the caller chose one.
   if (!hasFlag(extraArgs, '--admin-listen') && !process.env.EMITGATE_ADMIN_LISTEN) args.push('--admin-listen', '127.0.0.1:0');
+  if (targetConfig && !hasFlag(extraArgs, '--config')) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emitgate-harness-'));
+    const file = path.join(dir, 'gateway.toml');
+    fs.writeFileSync(file, targetConfig);
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    args.push('--config', file);
+  }
   args.push(...extraArgs);
   log(`starting gateway: ${resolved} ${args.join(' ')}`);
   // Its output goes to our stderr, usually a file or a pipe: no colour codes.
