@@ -133,7 +133,10 @@ impl RedisCluster {
     /// Runs one command on one node (no cluster routing).
     pub async fn command<T: redis::FromRedisValue>(&self, port: u16, cmd: &redis::Cmd) -> T {
         let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("url");
-        let mut conn = client.get_multiplexed_async_connection().await.expect("connect to node");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to node");
         cmd.query_async(&mut conn).await.expect("node command")
     }
 
@@ -176,7 +179,10 @@ impl RedisCluster {
                 if owner == to {
                     break;
                 }
-                assert!(Instant::now() < deadline, "node {port} still routes slot {slot} to {owner}");
+                assert!(
+                    Instant::now() < deadline,
+                    "node {port} still routes slot {slot} to {owner}"
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
@@ -323,6 +329,34 @@ impl Stack {
         }
     }
 
+    /// Every event `c` received, once `count` events named `until` arrived
+    /// (the test fails if they do not within 5 s).
+    pub async fn events_until_count(&self, c: &SioClient, until: &str, count: usize) -> Vec<Value> {
+        let path = format!(
+            "/clients/{}/events?until={}&count={count}&timeout_ms=5000",
+            c.id,
+            urlencode(until)
+        );
+        let (status, body) = self.call(reqwest::Method::GET, &path, None).await;
+        assert_eq!(status, 200, "client {} never got {count} {until:?}: {body}", c.id);
+        body["events"].as_array().expect("events").clone()
+    }
+
+    /// Every event `c` received so far (answers at once).
+    pub async fn events_now(&self, c: &SioClient) -> Vec<Value> {
+        let (status, body) = self
+            .call(reqwest::Method::GET, &format!("/clients/{}/events", c.id), None)
+            .await;
+        assert_eq!(status, 200, "events of client {}: {body}", c.id);
+        body["events"].as_array().expect("events").clone()
+    }
+
+    /// Disconnects and forgets every client and server-side listener.
+    pub async fn reset(&self) {
+        let (status, body) = self.call(reqwest::Method::POST, "/reset", None).await;
+        assert_eq!(status, 200, "reset failed: {body}");
+    }
+
     /// Closes `c`'s transport as a network failure would and waits until
     /// both the client and its server consider it disconnected; returns the
     /// client's disconnect reason.
@@ -346,4 +380,14 @@ impl Stack {
             body["recovered"].as_bool().expect("recovered"),
         )
     }
+}
+
+/// Percent-encodes a query parameter value.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
