@@ -13,7 +13,7 @@ mod dialect_suite;
 
 use std::time::{Duration, Instant};
 
-use dialect_suite::{Kind, World};
+use dialect_suite::{Kind, Mode, World};
 use emitgate::pb;
 use emitgate_e2e::{Gateway, dialects::RedisCluster};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -30,8 +30,8 @@ async fn sharded_and_classic_dialects_on_a_three_master_redis_cluster() {
         dialect_suite::run(&mut w).await;
     };
     tokio::join!(
-        suite(Kind::Sharded { dynamic: false }, "static"),
-        suite(Kind::Sharded { dynamic: true }, "dynamic"),
+        suite(Kind::sharded(Mode::Static), "static"),
+        suite(Kind::sharded(Mode::Dynamic), "dynamic"),
         suite(Kind::ClassicOnCluster, "classic"),
     );
 

@@ -9,7 +9,7 @@
 //! it in turn, resetting the harness's clients in between; a broadcast
 //! barrier after each call proves what did *not* arrive.
 //!
-//! On a Redis Cluster with room channels (sharded, `dynamic`), a room's
+//! On a Redis Cluster with room channels (sharded, dynamic modes), a room's
 //! channel and the namespace's channel may live on different shards, and
 //! the servers read each shard on its own connection: events on different
 //! channels may arrive in either order, with the gateway as with the
@@ -33,15 +33,47 @@ pub enum Kind {
     /// forwarded to every node, and its reply counts only the subscribers
     /// of the node that ran it.
     ClassicOnCluster,
-    /// `socketio-sharded` with `createShardedAdapter`; `dynamic`: servers and
-    /// gateway both in subscription mode `dynamic` (else both `static`).
+    /// `socketio-sharded` with `createShardedAdapter`.
     Sharded {
-        /// Room channels in use.
-        dynamic: bool,
+        /// The target's `subscription_mode`.
+        gateway: Mode,
+        /// The servers' `subscriptionMode`.
+        servers: Mode,
     },
     /// `socketio-streams` with `@socket.io/redis-streams-adapter` and
     /// connection-state recovery.
     Streams,
+}
+
+/// A sharded subscription mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `static`.
+    Static,
+    /// `dynamic`.
+    Dynamic,
+    /// `dynamic-private`.
+    DynamicPrivate,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Static => "static",
+            Mode::Dynamic => "dynamic",
+            Mode::DynamicPrivate => "dynamic-private",
+        }
+    }
+}
+
+impl Kind {
+    /// The sharded dialect with the same mode on gateway and servers.
+    pub fn sharded(mode: Mode) -> Self {
+        Kind::Sharded {
+            gateway: mode,
+            servers: mode,
+        }
+    }
 }
 
 /// One gateway target and its Socket.IO servers.
@@ -73,12 +105,11 @@ impl World {
         let mut target = vec![format!("key = {key:?}")];
         match kind {
             Kind::ClassicOnCluster => {}
-            Kind::Sharded { dynamic } => {
+            Kind::Sharded { gateway, servers } => {
                 stack.adapter = "sharded";
-                let mode = if dynamic { "dynamic" } else { "static" };
-                stack.subscription_mode = Some(mode);
+                stack.subscription_mode = Some(servers.name());
                 target.push("dialect = \"socketio-sharded\"".into());
-                target.push(format!("subscription_mode = {mode:?}"));
+                target.push(format!("subscription_mode = {:?}", gateway.name()));
             }
             Kind::Streams => {
                 stack.adapter = "streams";
@@ -99,15 +130,31 @@ impl World {
             stack,
             gw,
             kind,
-            ordered: !(cluster && kind == Kind::Sharded { dynamic: true }),
+            ordered: !(cluster && matches!(kind, Kind::Sharded { gateway, .. } if gateway != Mode::Static)),
             barriers: 0,
             seen: HashMap::new(),
         }
     }
 
-    /// Whether a one-room event (not for a socket id) uses the room's channel.
-    pub fn room_channels(&self) -> bool {
-        self.kind == Kind::Sharded { dynamic: true }
+    /// Whether an event to one room (a socket id when `sid`) goes to the
+    /// room's channel.
+    pub fn room_channel(&self, sid: bool) -> bool {
+        match self.kind {
+            Kind::Sharded {
+                gateway: Mode::Dynamic, ..
+            } => !sid,
+            Kind::Sharded {
+                gateway: Mode::DynamicPrivate,
+                ..
+            } => true,
+            _ => false,
+        }
+    }
+
+    /// The subscribers of an event to one room: on its room channel, the
+    /// servers that have the room; else both servers.
+    pub fn one_room(&self, sid: bool, servers_with_room: u64) -> u64 {
+        if self.room_channel(sid) { servers_with_room } else { 2 }
     }
 
     /// Broadcasts a new barrier event to `nsp`; returns its name.
@@ -319,7 +366,7 @@ pub async fn rooms(w: &mut World) {
     w.check_reply(r.receivers, &r.stream_id, 2);
     let r2 = w.emit(&["room2"], "second", vec![]).await;
     // Only server 1 has room2: on the room channel, 1 subscriber.
-    w.check_reply(r2.receivers, &r2.stream_id, if w.room_channels() { 1 } else { 2 });
+    w.check_reply(r2.receivers, &r2.stream_id, w.one_room(false, 1));
     w.expect(
         "/",
         &[
@@ -347,10 +394,10 @@ pub async fn several_rooms_and_socket_ids(w: &mut World) {
     let lone = w.stack.connect("/", 0, &[]).await;
     let r = w.emit(&["r1", "r2", "r1"], "news", vec![value(json!({"id": 7}))]).await;
     w.check_reply(r.receivers, &r.stream_id, 2);
-    // A socket id never uses a room channel in dynamic mode (the servers do
-    // not subscribe one for private rooms): main channel, both servers.
+    // A socket id uses a room channel only in dynamic-private mode (in
+    // dynamic mode the servers subscribe no channel for private rooms).
     let r = w.emit(&[&lone.sid], "direct", vec![value(json!("just you"))]).await;
-    w.check_reply(r.receivers, &r.stream_id, 2);
+    w.check_reply(r.receivers, &r.stream_id, w.one_room(true, 1));
     w.expect(
         "/",
         &[
@@ -483,7 +530,7 @@ pub async fn unicode_and_a_large_payload(w: &mut World) {
         .await
         .unwrap()
         .into_inner();
-    w.check_reply(r.receivers, &r.stream_id, if w.room_channels() { 1 } else { 2 });
+    w.check_reply(r.receivers, &r.stream_id, w.one_room(false, 1));
     w.expect(
         "/名前空間",
         &[(&a, vec![ev("メッセージ", json!([{"body": "こんにちは 🌸"}, big]))])],
@@ -552,7 +599,7 @@ pub async fn batch(w: &mut World) {
     assert_eq!(r.results.iter().map(|r| r.code).collect::<Vec<_>>(), [0, 3, 0, 0, 0]);
     assert_eq!(r.results[1].violations[0].field, "items[1].emit.event");
     assert_eq!((r.published, r.failed), (4, 1));
-    let one = if w.room_channels() { 1 } else { 2 };
+    let one = w.one_room(false, 1);
     for (i, servers) in [(0, one), (2, one), (3, one), (4, 2)] {
         w.check_reply(r.results[i].receivers, &r.results[i].stream_id, servers);
     }
@@ -601,7 +648,7 @@ pub async fn sockets_join_and_leave(w: &mut World) {
         sorted(vec![b.sid.clone(), "room1".into(), "vip".into()])
     );
     let r = w.emit(&["joined"], "welcome", vec![]).await;
-    w.check_reply(r.receivers, &r.stream_id, if w.room_channels() { 1 } else { 2 });
+    w.check_reply(r.receivers, &r.stream_id, w.one_room(false, 1));
     w.expect("/", &[(&a, vec![ev("welcome", json!([]))]), (&b, vec![]), (&c, vec![])])
         .await;
 
