@@ -144,10 +144,13 @@ impl Admission {
     }
 }
 
-/// How much earlier than the caller's deadline the gateway gives up, so that
-/// its own DEADLINE_EXCEEDED answer wins over the transport's CANCELLED
-/// ("Timeout expired") when both would fire at the same instant.
-const DEADLINE_MARGIN: Duration = Duration::from_millis(2);
+/// How much earlier than the caller's deadline the gateway gives up: a
+/// tenth of the timeout, between these bounds. The transport also enforces
+/// `grpc-timeout`, counting from an earlier instant, and answers CANCELLED
+/// ("Timeout expired"); giving up a little earlier makes the caller see the
+/// accurate DEADLINE_EXCEEDED instead.
+const DEADLINE_MARGIN_MIN: Duration = Duration::from_millis(2);
+const DEADLINE_MARGIN_MAX: Duration = Duration::from_millis(100);
 
 /// Parses the `grpc-timeout` header (`<digits><H|M|S|m|u|n>`).
 fn grpc_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
@@ -231,7 +234,8 @@ impl Gateway {
             .map_err(|_| Error::Overloaded {
                 limit: self.max_in_flight,
             })?;
-        let deadline = grpc_timeout(request.metadata()).map(|d| Instant::now() + d.saturating_sub(DEADLINE_MARGIN));
+        let deadline = grpc_timeout(request.metadata())
+            .map(|d| Instant::now() + d.saturating_sub((d / 10).clamp(DEADLINE_MARGIN_MIN, DEADLINE_MARGIN_MAX)));
         metrics::global().in_flight.inc();
         Ok(Admission {
             key,
@@ -695,6 +699,16 @@ fn count_duplicate(target: &Target) {
     metrics::global().idempotent_duplicates.get_or_create(&labels).inc();
 }
 
+/// A gRPC code's name as go-grpc-prometheus writes it (`OK`,
+/// `InvalidArgument`, …), so existing dashboards and alerts match.
+fn code_name(code: tonic::Code) -> String {
+    match code {
+        tonic::Code::Ok => "OK".to_owned(),
+        tonic::Code::Cancelled => "Canceled".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// Turns a call's outcome into a gRPC answer: metrics, and one log line per
 /// failed call (never with secrets or payloads).
 fn answer<T>(method: &'static str, started: Instant, result: Result<T, Error>) -> Result<Response<T>, Status> {
@@ -707,7 +721,7 @@ fn answer<T>(method: &'static str, started: Instant, result: Result<T, Error>) -
         .get_or_create(&metrics::HandledLabels {
             grpc_service: crate::SERVICE_NAME,
             grpc_method: method,
-            grpc_code: format!("{code:?}"),
+            grpc_code: code_name(code),
         })
         .inc();
     m.handling

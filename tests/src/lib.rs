@@ -8,6 +8,8 @@
 //! - [`Gateway`]: the emitgate server running in-process on port 0.
 //! - [`Capture`]: a Redis PSUBSCRIBE that records every published message.
 
+pub mod pki;
+
 use std::{
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
