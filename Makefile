@@ -10,6 +10,9 @@
 #                  generated-code drift checks
 #   make generate  regenerate the SDKs' code from proto/
 #   make release   optimized build (target/release/emitgate)
+#   make bench     benchmark: emitgate vs the Redis limit and the reference
+#                  emitters; table on stdout, JSON + PNG in bench/results/
+#   make bench-profile  perf flamegraphs of the gateway under load
 #
 # CI (.ci/run) runs `make lint test`, the same commands as a developer.
 
@@ -28,15 +31,16 @@ CARGO := cargo
 # apt-get runs as root, or through sudo when there is one.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && echo sudo; })
 
-.PHONY: help setup setup-system setup-node setup-grpcurl setup-sdks setup-fixtures build release run \
-	test test-rust test-harness test-sdks lint lint-rust lint-proto lint-sdks generate clean
+.PHONY: help setup setup-system setup-node setup-grpcurl setup-sdks setup-fixtures setup-bench \
+	setup-bench-profile build release run test test-rust test-harness test-sdks lint lint-rust lint-proto \
+	lint-sdks generate clean bench bench-smoke bench-profile
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
 
 ## ---- setup -----------------------------------------------------------------
 
-setup: setup-system setup-node setup-grpcurl setup-sdks setup-fixtures
+setup: setup-system setup-node setup-grpcurl setup-sdks setup-fixtures setup-bench
 
 setup-system:
 	@missing=""; \
@@ -85,6 +89,31 @@ $(TOOLS_BIN)/grpcurl-$(GRPCURL_VERSION):
 setup-sdks:
 	@for s in $(SDKS); do $(MAKE) --no-print-directory -C sdk/$$s setup || exit 1; done
 
+# The benchmark's reference emitters (@socket.io/redis-emitter from npm,
+# python-socketio in a venv, both pinned) and a font for its chart.
+BENCH_VENV := bench/.venv
+setup-bench: bench/node/node_modules/.package-lock.json $(BENCH_VENV)/.requirements-installed
+	@[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends fonts-dejavu-core; }
+
+$(BENCH_VENV)/.requirements-installed: bench/python/requirements.txt
+	@python3 -c 'import ensurepip, venv' 2>/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends python3-venv; }
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --disable-pip-version-check -q -r $<
+	@touch $@
+
+# Only for `make bench-profile`: perf (Debian's linux-perf) and inferno's
+# flamegraph tools.
+INFERNO_VERSION := 0.12.8
+setup-bench-profile: setup-bench $(TOOLS_BIN)/inferno-$(INFERNO_VERSION)
+	@command -v perf >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends linux-perf; }
+
+$(TOOLS_BIN)/inferno-$(INFERNO_VERSION):
+	$(CARGO) install --locked --root $(REPO)/.tools inferno@$(INFERNO_VERSION)
+	@touch $@
+
 ## ---- build and run ---------------------------------------------------------
 
 build:
@@ -100,7 +129,7 @@ run: build
 ## ---- tests -----------------------------------------------------------------
 
 test: setup build
-	$(MAKE) --no-print-directory test-rust test-harness test-sdks
+	$(MAKE) --no-print-directory test-rust test-harness test-sdks bench-smoke
 
 test-rust:
 	$(CARGO) test --locked --workspace
@@ -110,6 +139,26 @@ test-harness:
 
 test-sdks:
 	@for s in $(SDKS); do echo "== sdk/$$s"; $(MAKE) --no-print-directory -C sdk/$$s test || exit 1; done
+
+## ---- benchmark -------------------------------------------------------------
+
+# One run on this machine: redis-server, the reference emitters and the
+# release gateway; extra flags: make bench BENCH_ARGS="--seconds 8".
+bench: setup-bench
+	$(CARGO) build --locked --release -p emitgate -p emitgate-bench
+	target/release/emitgate-bench $(BENCH_ARGS)
+
+# What `make test` runs: every scenario end to end for a fraction of a
+# second against the debug gateway; fails on errors or lost events, never
+# on timings. Results go to target/bench-smoke/, not bench/results/.
+bench-smoke: setup-bench
+	$(CARGO) build --locked -p emitgate -p emitgate-bench
+	target/debug/emitgate-bench --quick --strict --gateway target/debug/emitgate --out target/bench-smoke
+	@test -s target/bench-smoke/latest.json && test -s target/bench-smoke/latest.png
+
+bench-profile: setup-bench-profile
+	$(CARGO) build --locked --release -p emitgate -p emitgate-bench
+	target/release/emitgate-bench --profile $(BENCH_ARGS)
 
 ## ---- lint and generated code ----------------------------------------------
 
