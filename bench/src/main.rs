@@ -469,7 +469,9 @@ fn run() -> Result<(), Box<dyn Error>> {
         out_root.display()
     );
     if args.strict {
-        let bad: Vec<String> = report
+        // One check per scenario (it ran, had no errors and every event it
+        // sent reached the subscriber), plus the JSON and the chart.
+        let mut failed: Vec<String> = report
             .scenarios
             .iter()
             .filter(|s| s.errors > 0 || s.delivered == 0 || s.delivered != s.sent)
@@ -484,8 +486,18 @@ fn run() -> Result<(), Box<dyn Error>> {
                 )
             })
             .collect();
-        if !bad.is_empty() {
-            return Err(format!("--strict: {}", bad.join("; ")).into());
+        for f in [&json_path, &png_path] {
+            if fs::metadata(f).map_or(true, |m| m.len() == 0) {
+                failed.push(format!("{} was not written", f.display()));
+            }
+        }
+        let checks = report.scenarios.len() + 2;
+        for f in &failed {
+            eprintln!("bench: FAILED {f}");
+        }
+        println!("bench-smoke: {} passed, {} failed", checks - failed.len(), failed.len());
+        if !failed.is_empty() {
+            return Err("--strict: see the failures above".into());
         }
     }
     Ok(())
