@@ -154,18 +154,28 @@ impl Target {
                 conn: tokio::sync::Mutex::new(None),
             }))
         } else {
-            let mut redis = deadpool_redis::Config::from_url(cfg.redis_url.clone());
+            // Connecting is bounded by the same timeout as commands (redis-rs
+            // would otherwise give up after its own 1 s default).
+            let connection = redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(config.redis_timeout))
+                .set_response_timeout(Some(config.redis_timeout));
+            let manager = deadpool_redis::Manager::new_with_config(cfg.redis_url.as_str(), connection)
+                .map_err(|e| e.to_string())?;
             let t = Some(config.redis_timeout);
-            redis.pool = Some(PoolConfig {
-                max_size: config.redis_pool_size,
-                timeouts: Timeouts {
-                    wait: t,
-                    create: t,
-                    recycle: t,
-                },
-                ..PoolConfig::default()
-            });
-            Backend::Standalone(redis.create_pool(Some(Runtime::Tokio1)).map_err(|e| e.to_string())?)
+            let pool = Pool::builder(manager)
+                .config(PoolConfig {
+                    max_size: config.redis_pool_size,
+                    timeouts: Timeouts {
+                        wait: t,
+                        create: t,
+                        recycle: t,
+                    },
+                    ..PoolConfig::default()
+                })
+                .runtime(Runtime::Tokio1)
+                .build()
+                .map_err(|e| e.to_string())?;
+            Backend::Standalone(pool)
         };
         Ok(Self {
             name: cfg.name.clone(),

@@ -172,6 +172,12 @@ impl Capture {
         Self { rx, _task: task }
     }
 
+    /// The next message, or `None` once the subscription's connection is
+    /// gone (no timeout).
+    pub async fn recv(&mut self) -> Option<Published> {
+        self.rx.recv().await
+    }
+
     /// The next message, failing the test after 5 s.
     pub async fn next(&mut self) -> Published {
         tokio::time::timeout(Duration::from_secs(5), self.rx.recv())

@@ -1,0 +1,283 @@
+//! The `emitgate` binary as operators run it: start-up refusals, `keygen`,
+//! key reload on SIGHUP, and graceful shutdown on SIGTERM under load.
+//!
+//! The binary is `$EMITGATE_BIN` or `target/debug/emitgate` (`make test`
+//! builds it first).
+
+#![allow(clippy::unwrap_used, reason = "a panic is how a test reports failure")]
+
+use std::{
+    path::PathBuf,
+    process::Stdio,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use emitgate::pb::{self, emitter_service_client::EmitterServiceClient};
+use emitgate_e2e::{Capture, RedisServer, free_port, repo_root};
+use nix::{sys::signal, unistd::Pid};
+use tokio::process::{Child, Command};
+use tonic::{Code, Request, transport::Channel};
+
+fn binary() -> PathBuf {
+    let path = std::env::var_os("EMITGATE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/debug/emitgate"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p emitgate` (make test does)",
+        path.display()
+    );
+    path
+}
+
+fn emit(rooms: &[&str], event: &str) -> pb::EmitRequest {
+    pb::EmitRequest {
+        rooms: rooms.iter().map(|s| (*s).into()).collect(),
+        event: event.into(),
+        ..Default::default()
+    }
+}
+
+fn with_key<T>(msg: T, secret: &str) -> Request<T> {
+    let mut r = Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {secret}").parse().unwrap());
+    r
+}
+
+/// Starts the binary and waits until its gRPC port accepts connections.
+async fn start(args: &[String]) -> (Child, u16) {
+    let port = free_port();
+    let mut cmd = Command::new(binary());
+    cmd.arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "gateway did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (child, port)
+}
+
+async fn client(port: u16) -> EmitterServiceClient<Channel> {
+    EmitterServiceClient::connect(format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap()
+}
+
+fn signal(child: &Child, sig: signal::Signal) {
+    let pid = i32::try_from(child.id().unwrap()).unwrap();
+    signal::kill(Pid::from_raw(pid), sig).unwrap();
+}
+
+#[tokio::test]
+async fn refuses_a_public_address_without_keys_unless_told_otherwise() {
+    let redis = RedisServer::start().await;
+    let port = free_port();
+    let out = Command::new(binary())
+        .args([
+            "--listen",
+            &format!("0.0.0.0:{port}"),
+            "--redis-url",
+            &redis.url(),
+            "--admin-listen",
+            "off",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("listen") && stderr.contains("--insecure-no-auth"),
+        "{stderr}"
+    );
+
+    let mut child = Command::new(binary())
+        .args([
+            "--listen",
+            &format!("0.0.0.0:{port}"),
+            "--redis-url",
+            &redis.url(),
+            "--admin-listen",
+            "off",
+        ])
+        .arg("--insecure-no-auth")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut c = loop {
+        if let Ok(c) = EmitterServiceClient::connect(format!("http://127.0.0.1:{port}")).await {
+            break c;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "exited");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    c.emit(emit(&["a"], "e")).await.unwrap();
+    signal(&child, signal::Signal::SIGTERM);
+    let out = child.wait_with_output().await.unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("AUTHENTICATION IS OFF"),
+        "the insecure mode must be loud: {stderr}"
+    );
+}
+
+/// Runs `emitgate keygen` and returns (secret, config lines).
+async fn keygen(id: &str) -> (String, String) {
+    let out = Command::new(binary())
+        .args(["keygen", "--id", id])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let secret = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# egk_"))
+        .map(|s| format!("egk_{s}"))
+        .unwrap();
+    (secret, text)
+}
+
+#[tokio::test]
+async fn keygen_output_configures_a_key_and_sighup_reloads_keys_without_dropping_connections() {
+    let redis = RedisServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("emitgate.toml");
+    let (old_secret, old_lines) = keygen("old").await;
+    std::fs::write(&config, &old_lines).unwrap();
+    let args = vec![
+        "--config".to_owned(),
+        config.display().to_string(),
+        "--redis-url".to_owned(),
+        redis.url(),
+        "--admin-listen".to_owned(),
+        "off".to_owned(),
+    ];
+    let (child, port) = start(&args).await;
+    let mut c = client(port).await;
+    c.emit(with_key(emit(&["a"], "e"), &old_secret)).await.unwrap();
+    assert_eq!(
+        c.emit(emit(&["a"], "e")).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+
+    // Revoke the old key, add a new one, SIGHUP.
+    let (new_secret, new_lines) = keygen("new").await;
+    std::fs::write(&config, &new_lines).unwrap();
+    signal(&child, signal::Signal::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match c.emit(with_key(emit(&["a"], "e"), &old_secret)).await {
+            Err(e) if e.code() == Code::Unauthenticated => break,
+            Ok(_) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+        assert!(Instant::now() < deadline, "the revoked key still works");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Same client, same connection: the new key works.
+    c.emit(with_key(emit(&["a"], "e"), &new_secret)).await.unwrap();
+
+    // A broken file keeps the current keys.
+    std::fs::write(&config, "[[auth.keys]]\nid = 1\n").unwrap();
+    signal(&child, signal::Signal::SIGHUP);
+    c.emit(with_key(emit(&["a"], "e"), &new_secret)).await.unwrap();
+}
+
+#[tokio::test]
+async fn sigterm_under_load_lets_in_flight_calls_finish_and_exits_zero() {
+    let redis = RedisServer::start().await;
+    let mut cap = Capture::start(&redis.url()).await;
+    let admin_port = free_port();
+    let args = vec![
+        "--redis-url".to_owned(),
+        redis.url(),
+        "--admin-listen".to_owned(),
+        format!("127.0.0.1:{admin_port}"),
+        "--redis-timeout-ms".to_owned(),
+        "5000".to_owned(),
+    ];
+    let (mut child, port) = start(&args).await;
+    let c = client(port).await;
+    let http = reqwest::Client::new();
+    let readyz = || http.get(format!("http://127.0.0.1:{admin_port}/readyz")).send();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while readyz().await.unwrap().status() != 200 {
+        assert!(Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Pause Redis so that calls pile up in flight, then SIGTERM.
+    let pauser = redis::Client::open(redis.url()).unwrap();
+    let mut pauser = pauser.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["PAUSE", "1500", "ALL"])
+        .query_async(&mut pauser)
+        .await
+        .unwrap();
+    let sent_before_term = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut calls = Vec::new();
+    for i in 0..20 {
+        let mut c = c.clone();
+        let log = Arc::clone(&sent_before_term);
+        calls.push(tokio::spawn(async move {
+            log.lock().unwrap().push(i);
+            c.emit(emit(&["a"], &format!("in-flight-{i}"))).await
+        }));
+    }
+    // Every call is issued before the signal.
+    while sent_before_term.lock().unwrap().len() < 20 {
+        tokio::task::yield_now().await;
+    }
+    // Wait until the gateway holds them: its in-flight gauge says 20.
+    let metrics_url = format!("http://127.0.0.1:{admin_port}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = http.get(&metrics_url).send().await.unwrap().text().await.unwrap();
+        if text.lines().any(|l| l == "emitgate_calls_in_flight 20") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "calls never reached the gateway:\n{text}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    signal(&child, signal::Signal::SIGTERM);
+    // Draining: not ready any more, while the paused calls are still waiting.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match readyz().await {
+            Ok(r) if r.status() == 503 => break,
+            Ok(_) => {}
+            Err(e) => panic!("admin listener gone before the drain ended: {e}"),
+        }
+        assert!(Instant::now() < deadline, "still ready while draining");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for call in calls {
+        call.await.unwrap().expect("an in-flight call failed during the drain");
+    }
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut events = Vec::new();
+    for _ in 0..20 {
+        let m = cap.next().await;
+        assert_eq!(m.channel, "socket.io#/#a#");
+        let packet = rmpv::decode::read_value(&mut m.payload.as_slice()).unwrap();
+        events.push(packet[1]["data"][0].as_str().unwrap().to_owned());
+    }
+    events.sort();
+    let mut want: Vec<String> = (0..20).map(|i| format!("in-flight-{i}")).collect();
+    want.sort();
+    assert_eq!(events, want);
+}
