@@ -805,6 +805,8 @@ mod tests {
     fn the_example_config_file_is_valid() {
         let c = Config::from_toml(include_str!("../../config/emitgate.example.toml")).unwrap();
         assert_eq!(c.targets.len(), 2);
+        assert_eq!(c.keys.len(), 2);
+        assert_eq!(c.max_in_flight, 4096);
         assert_eq!(c.limits, Limits::default());
         assert_eq!(c.redis_pool_size, 8);
     }
