@@ -131,7 +131,8 @@ final class Batch implements \Countable
      * Adds an emit to the rooms of the batch's starting scope.
      *
      * @param string $event the event name
-     * @param mixed ...$args the arguments
+     * @param mixed ...$args the arguments; a named argument `idempotencyKey: 'k'`
+     *        sets the item's idempotency key (not an argument)
      * @return self this batch
      * @throws EmitgateException locally when an argument cannot be encoded
      */
@@ -144,7 +145,8 @@ final class Batch implements \Countable
      * Adds a broadcast to the namespace of the batch's starting scope.
      *
      * @param string $event the event name
-     * @param mixed ...$args the arguments
+     * @param mixed ...$args the arguments; a named argument `idempotencyKey: 'k'`
+     *        sets the item's idempotency key (not an argument)
      * @return self this batch
      * @throws EmitgateException locally when an argument cannot be encoded
      */
@@ -201,7 +203,9 @@ final class Batch implements \Countable
                 Code::fromInt($r->getCode()),
                 $r->getMessage(),
                 $violations,
-                (int) $r->getReceivers()
+                (int) $r->getReceivers(),
+                $r->getDuplicate(),
+                $r->getStreamId() === '' ? null : $r->getStreamId()
             );
         }
         return new BatchResult(
@@ -217,7 +221,7 @@ final class Batch implements \Countable
      *
      * @param Scope $scope the item's scope
      * @param string $event the event name
-     * @param array<int, mixed> $args the arguments
+     * @param array<int|string, mixed> $args the arguments, and the named option `idempotencyKey`
      * @return self this batch
      * @internal
      */
@@ -233,7 +237,7 @@ final class Batch implements \Countable
      *
      * @param Scope $scope the item's scope
      * @param string $event the event name
-     * @param array<int, mixed> $args the arguments
+     * @param array<int|string, mixed> $args the arguments, and the named option `idempotencyKey`
      * @return self this batch
      * @internal
      */

@@ -97,15 +97,18 @@ final class Client
      * reach a whole namespace.
      *
      * @param string $event the event name (not a reserved one such as `connect`)
-     * @param mixed ...$args the arguments: scalars, arrays, objects, Binary, RawJson
+     * @param mixed ...$args the arguments: scalars, arrays, objects, Binary, RawJson;
+     *        a named argument `idempotencyKey: 'k'` sets the call's idempotency
+     *        key (it is not sent as an argument)
      * @return Result how many server subscriptions received the packet
      * @throws EmitgateException when the call fails
      */
     public function emit(string $event, mixed ...$args): Result
     {
         $request = Requests::emit($this->scope, $event, $args);
-        $response = Requests::call($this->transport, 'Emit', $request, new EmitResponse(), $this->timeout);
-        return new Result((int) $response->getReceivers());
+        return Requests::result(
+            Requests::call($this->transport, 'Emit', $request, new EmitResponse(), $this->timeout)
+        );
     }
 
     /**
@@ -113,15 +116,16 @@ final class Client
      * rooms.
      *
      * @param string $event the event name
-     * @param mixed ...$args the arguments
+     * @param mixed ...$args the arguments; named `idempotencyKey: 'k'` as in emit()
      * @return Result how many server subscriptions received the packet
      * @throws EmitgateException when the call fails, or locally when to() was used
      */
     public function broadcast(string $event, mixed ...$args): Result
     {
         $request = Requests::broadcast($this->scope, $event, $args);
-        $response = Requests::call($this->transport, 'Broadcast', $request, new BroadcastResponse(), $this->timeout);
-        return new Result((int) $response->getReceivers());
+        return Requests::result(
+            Requests::call($this->transport, 'Broadcast', $request, new BroadcastResponse(), $this->timeout)
+        );
     }
 
     /**
@@ -129,13 +133,16 @@ final class Client
      * namespace when none, minus except()) join rooms.
      *
      * @param string|list<string> $rooms the rooms to join
+     * @param string|null $idempotencyKey publish at most once per key within
+     *        the gateway's window; a repeat answers the first result with
+     *        `duplicate` true
      * @return Result how many servers received the request
      * @throws EmitgateException when the call fails
      */
-    public function socketsJoin(string|array $rooms): Result
+    public function socketsJoin(string|array $rooms, ?string $idempotencyKey = null): Result
     {
         $request = new SocketsJoinRequest();
-        $this->select($request);
+        $this->select($request, $idempotencyKey);
         $request->setJoinRooms(Texts::rooms([], [$rooms], 'join_rooms'));
         $response = Requests::call(
             $this->transport,
@@ -144,20 +151,23 @@ final class Client
             new SocketsJoinResponse(),
             $this->timeout
         );
-        return new Result((int) $response->getReceivers());
+        return Requests::result($response);
     }
 
     /**
      * Makes the selected sockets leave rooms.
      *
      * @param string|list<string> $rooms the rooms to leave
+     * @param string|null $idempotencyKey publish at most once per key within
+     *        the gateway's window; a repeat answers the first result with
+     *        `duplicate` true
      * @return Result how many servers received the request
      * @throws EmitgateException when the call fails
      */
-    public function socketsLeave(string|array $rooms): Result
+    public function socketsLeave(string|array $rooms, ?string $idempotencyKey = null): Result
     {
         $request = new SocketsLeaveRequest();
-        $this->select($request);
+        $this->select($request, $idempotencyKey);
         $request->setLeaveRooms(Texts::rooms([], [$rooms], 'leave_rooms'));
         $response = Requests::call(
             $this->transport,
@@ -166,7 +176,7 @@ final class Client
             new SocketsLeaveResponse(),
             $this->timeout
         );
-        return new Result((int) $response->getReceivers());
+        return Requests::result($response);
     }
 
     /**
@@ -175,13 +185,16 @@ final class Client
      * @param bool $close true to close the underlying connection too (which
      *        ends the socket's other namespaces); false to leave this
      *        namespace only
+     * @param string|null $idempotencyKey publish at most once per key within
+     *        the gateway's window; a repeat answers the first result with
+     *        `duplicate` true
      * @return Result how many servers received the request
      * @throws EmitgateException when the call fails
      */
-    public function disconnectSockets(bool $close = false): Result
+    public function disconnectSockets(bool $close = false, ?string $idempotencyKey = null): Result
     {
         $request = new DisconnectSocketsRequest();
-        $this->select($request);
+        $this->select($request, $idempotencyKey);
         $request->setClose($close);
         $response = Requests::call(
             $this->transport,
@@ -190,7 +203,7 @@ final class Client
             new DisconnectSocketsResponse(),
             $this->timeout
         );
-        return new Result((int) $response->getReceivers());
+        return Requests::result($response);
     }
 
     /**
@@ -199,12 +212,13 @@ final class Client
      * Arguments must be JSON (no Binary); rooms do not apply.
      *
      * @param string $event the event name
-     * @param mixed ...$args the arguments
+     * @param mixed ...$args the arguments; named `idempotencyKey: 'k'` as in emit()
      * @return Result how many servers received the event
      * @throws EmitgateException when the call fails, or locally when to() was used
      */
     public function serverSideEmit(string $event, mixed ...$args): Result
     {
+        $key = Requests::idempotencyKey($args);
         Requests::noRooms($this->scope, '', 'serverSideEmit() reaches servers, not rooms');
         if ($this->scope->except !== []) {
             throw InvalidArgumentException::local('except_rooms', 'serverSideEmit() reaches servers, not rooms');
@@ -215,6 +229,7 @@ final class Client
         $request->setNamespace($this->scope->namespace);
         $request->setEvent($event);
         $request->setArgs(\Emitgate\Internal\ArgumentEncoder::encodeAll($args, 'args'));
+        $request->setIdempotencyKey($key);
         $response = Requests::call(
             $this->transport,
             'ServerSideEmit',
@@ -222,7 +237,7 @@ final class Client
             new ServerSideEmitResponse(),
             $this->timeout
         );
-        return new Result((int) $response->getReceivers());
+        return Requests::result($response);
     }
 
     /**
@@ -279,8 +294,11 @@ final class Client
         return $copy;
     }
 
-    private function select(SocketsJoinRequest|SocketsLeaveRequest|DisconnectSocketsRequest $request): void
-    {
+    private function select(
+        SocketsJoinRequest|SocketsLeaveRequest|DisconnectSocketsRequest $request,
+        ?string $idempotencyKey
+    ): void {
+        $request->setIdempotencyKey(Requests::checkIdempotencyKey($idempotencyKey));
         $request->setTarget($this->scope->target);
         $request->setNamespace($this->scope->namespace);
         $request->setRooms($this->scope->rooms);

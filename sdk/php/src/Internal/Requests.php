@@ -8,6 +8,7 @@ use Emitgate\Exception\EmitgateException;
 use Emitgate\Exception\InternalException;
 use Emitgate\Exception\InvalidArgumentException;
 use Emitgate\Code;
+use Emitgate\Result;
 use Emitgate\Proto\V1\BroadcastRequest;
 use Emitgate\Proto\V1\EmitFlags;
 use Emitgate\Proto\V1\EmitRequest;
@@ -28,14 +29,16 @@ final class Requests
      *
      * @param Scope $scope the rooms, namespace, target and flags
      * @param string $event the event name
-     * @param array<int, mixed> $args the arguments
+     * @param array<int|string, mixed> $args the arguments, and the named option `idempotencyKey`
      * @param string $prefix the field path prefix for errors ('' or `items[3].emit.`)
      * @return EmitRequest the request
      */
     public static function emit(Scope $scope, string $event, array $args, string $prefix = ''): EmitRequest
     {
+        $key = self::idempotencyKey($args, $prefix);
         Texts::check($event, $prefix . 'event');
         $request = new EmitRequest();
+        $request->setIdempotencyKey($key);
         $request->setTarget($scope->target);
         $request->setNamespace($scope->namespace);
         $request->setRooms($scope->rooms);
@@ -54,15 +57,17 @@ final class Requests
      *
      * @param Scope $scope the namespace, target, excepted rooms and flags
      * @param string $event the event name
-     * @param array<int, mixed> $args the arguments
+     * @param array<int|string, mixed> $args the arguments, and the named option `idempotencyKey`
      * @param string $prefix the field path prefix for errors
      * @return BroadcastRequest the request
      */
     public static function broadcast(Scope $scope, string $event, array $args, string $prefix = ''): BroadcastRequest
     {
+        $key = self::idempotencyKey($args, $prefix);
         self::noRooms($scope, $prefix, 'broadcast() reaches the whole namespace; use emit() to reach rooms');
         Texts::check($event, $prefix . 'event');
         $request = new BroadcastRequest();
+        $request->setIdempotencyKey($key);
         $request->setTarget($scope->target);
         $request->setNamespace($scope->namespace);
         $request->setExceptRooms($scope->except);
@@ -73,6 +78,68 @@ final class Requests
             $request->setFlags($flags);
         }
         return $request;
+    }
+
+    /**
+     * Takes the named argument `idempotencyKey` out of the arguments of a
+     * variadic call (`emit('x', 1, idempotencyKey: 'k')`, which PHP collects
+     * into the variadic array under a string key). Any other named argument
+     * is refused the way PHP refuses an unknown named parameter.
+     *
+     * @param array<int|string, mixed> $args the arguments; the option is removed
+     * @param string $prefix the field path prefix for errors
+     * @return string the key, '' when none
+     * @throws InvalidArgumentException when the key is not UTF-8 text
+     */
+    public static function idempotencyKey(array &$args, string $prefix = ''): string
+    {
+        $key = null;
+        foreach ($args as $name => $value) {
+            if (is_int($name)) {
+                continue;
+            }
+            if ($name !== 'idempotencyKey') {
+                throw new \Error('Unknown named parameter $' . $name);
+            }
+            if ($value !== null && !is_string($value)) {
+                throw new \TypeError('idempotencyKey must be of type ?string, ' . get_debug_type($value) . ' given');
+            }
+            $key = $value;
+            unset($args[$name]);
+        }
+        return self::checkIdempotencyKey($key, $prefix);
+    }
+
+    /**
+     * Checks an idempotency key.
+     *
+     * @param string|null $key the key; null or '' for none
+     * @param string $prefix the field path prefix for errors
+     * @return string the key, '' when none
+     * @throws InvalidArgumentException when the key is not UTF-8 text
+     */
+    public static function checkIdempotencyKey(?string $key, string $prefix = ''): string
+    {
+        $key ??= '';
+        Texts::check($key, $prefix . 'idempotency_key');
+        return $key;
+    }
+
+    /**
+     * Turns the response of a single operation into a Result.
+     *
+     * @param Message $response an EmitResponse, BroadcastResponse, SocketsJoinResponse, ...
+     * @return Result the result
+     */
+    public static function result(Message $response): Result
+    {
+        /** @var \Emitgate\Proto\V1\EmitResponse $response */
+        $streamId = $response->getStreamId();
+        return new Result(
+            (int) $response->getReceivers(),
+            $response->getDuplicate(),
+            $streamId === '' ? null : $streamId
+        );
     }
 
     /**
