@@ -67,15 +67,41 @@ final class LimitsTest extends EndToEndTestCase
 
     public function testADeadlineShorterThanTheGatewayIsDeadlineExceeded(): void
     {
+        // The gateway gives up a little before the deadline it was sent
+        // (grpc-timeout) and answers DEADLINE_EXCEEDED itself.
         $started = microtime(true);
         try {
-            $this->io->target('stalled')->timeout(0.3)->to('r1')->emit('x');
+            $this->io->target('stalled')->timeout(1.0)->to('r1')->emit('x');
             $this->fail('expected DEADLINE_EXCEEDED');
         } catch (DeadlineExceededException $e) {
             $this->assertSame(Code::DEADLINE_EXCEEDED, $e->getStatusCode());
-            $this->assertTrue($e->isLocal());
+            $this->assertSame(4, $e->getCode());
+            $this->assertFalse($e->isLocal(), 'the gateway answered: ' . $e->getMessage());
+            $this->assertStringContainsString('deadline', $e->getStatusMessage());
         }
         $elapsed = microtime(true) - $started;
+        $this->assertGreaterThanOrEqual(0.8, $elapsed);
+        $this->assertLessThan(1.0, $elapsed);
+    }
+
+    public function testAServerThatNeverAnswersIsALocalDeadlineExceeded(): void
+    {
+        // A socket that accepts connections (in the kernel backlog) and never
+        // answers, so only the client's own deadline ends the call.
+        $silent = stream_socket_server('tcp://127.0.0.1:0');
+        $this->assertIsResource($silent);
+        $io = new Client((string) stream_socket_get_name($silent, false), timeout: 0.3);
+
+        $started = microtime(true);
+        try {
+            $io->to('r1')->emit('x');
+            $this->fail('expected DEADLINE_EXCEEDED');
+        } catch (DeadlineExceededException $e) {
+            $this->assertTrue($e->isLocal());
+            $this->assertTrue($e->isRetryable());
+        }
+        $elapsed = microtime(true) - $started;
+        fclose($silent);
         $this->assertGreaterThanOrEqual(0.29, $elapsed);
         $this->assertLessThan(0.9, $elapsed);
     }

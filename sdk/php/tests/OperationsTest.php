@@ -109,12 +109,21 @@ final class OperationsTest extends EndToEndTestCase
 
     public function testServerSideEmitRefusesBinaryArguments(): void
     {
-        try {
-            $this->io->serverSideEmit('sync', 'ok', new Binary("\x01"));
-            $this->fail('expected INVALID_ARGUMENT');
-        } catch (InvalidArgumentException $e) {
-            $this->assertFalse($e->isLocal(), 'the gateway answers this one');
-            $this->assertSame(['args[1].binary'], $e->getFields());
+        // The socketio dialect sends server requests as JSON: the gateway
+        // refuses bytes anywhere in an argument.
+        $cases = [
+            'args[1]' => fn () => $this->io->serverSideEmit('sync', 'ok', new Binary("\x01")),
+            'args[0]' => fn () => $this->io->serverSideEmit('sync', ['file' => new Binary("\x02")]),
+        ];
+        foreach ($cases as $field => $call) {
+            try {
+                $call();
+                $this->fail('expected INVALID_ARGUMENT');
+            } catch (InvalidArgumentException $e) {
+                $this->assertFalse($e->isLocal(), 'the gateway answers this one');
+                $this->assertSame([$field], $e->getFields());
+                $this->assertStringContainsString('binary', $e->getFieldViolations()[0]->description);
+            }
         }
     }
 

@@ -20,9 +20,6 @@ final class LimitedStack
     /** @var list<string>|null */
     private static ?array $args = null;
 
-    /** @var resource|null */
-    private static $stalled = null;
-
     /**
      * @return list<string>
      */
@@ -31,19 +28,12 @@ final class LimitedStack
         if (self::$args !== null) {
             return self::$args;
         }
-        $server = stream_socket_server('tcp://127.0.0.1:0', $errno, $error);
-        if ($server === false) {
-            throw new \RuntimeException("cannot listen: $error");
-        }
-        self::$stalled = $server;
-        $stalledPort = (int) substr((string) strrchr((string) stream_socket_get_name($server, false), ':'), 1);
+        $stalledPort = BlackHole::port();
         $closed = stream_socket_server('tcp://127.0.0.1:0');
         $closedPort = (int) substr((string) strrchr((string) stream_socket_get_name($closed, false), ':'), 1);
         fclose($closed);
 
-        $base = tempnam(sys_get_temp_dir(), 'emitgate-php-config-');
-        $config = $base . '.toml';
-        file_put_contents($config, <<<TOML
+        $config = TempDir::write('limited.toml', <<<TOML
             [[targets]]
             name = "down"
             redis_url = "redis://127.0.0.1:$closedPort"
@@ -57,10 +47,6 @@ final class LimitedStack
             key = "socket.io"
 
             TOML);
-        register_shutdown_function(static function () use ($base, $config): void {
-            @unlink($config);
-            @unlink($base);
-        });
         return self::$args = [
             '--config',
             $config,
