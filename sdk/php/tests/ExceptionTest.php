@@ -14,12 +14,13 @@ use Emitgate\Exception\PermissionDeniedException;
 use Emitgate\Exception\ResourceExhaustedException;
 use Emitgate\Exception\UnauthenticatedException;
 use Emitgate\Exception\UnavailableException;
-use Emitgate\FieldViolation;
 use PHPUnit\Framework\TestCase;
 
 /**
- * The status code → exception class table, including the codes the gateway
- * does not answer yet (authentication and rate limits).
+ * The status code → exception class table for every code, including those
+ * the gateway never answers. That each class is raised for a real answer is
+ * proven by the end-to-end tests (ErrorsTest, AuthTest, LimitsTest,
+ * OverloadTest).
  */
 final class ExceptionTest extends TestCase
 {
@@ -48,20 +49,6 @@ final class ExceptionTest extends TestCase
             }
         }
         $this->assertSame(count(Code::cases()) - 1, $seen, 'every code but OK');
-    }
-
-    public function testRetryDelayAndViolationsAreKept(): void
-    {
-        $e = EmitgateException::fromStatus(Code::RESOURCE_EXHAUSTED, 'slow down', [], 1.5);
-        $this->assertSame(1.5, $e->getRetryDelay());
-        $this->assertTrue($e->isRetryable());
-
-        $violations = [new FieldViolation('event', 'must not be empty')];
-        $e = EmitgateException::fromStatus(Code::INVALID_ARGUMENT, 'bad', $violations);
-        $this->assertInstanceOf(InvalidArgumentException::class, $e);
-        $this->assertSame($violations, $e->getFieldViolations());
-        $this->assertSame('event: must not be empty', (string) $violations[0]);
-        $this->assertNull($e->getRetryDelay());
     }
 
     public function testUnknownNumericCodesAreUnknown(): void

@@ -32,7 +32,16 @@ abstract class EndToEndTestCase extends TestCase
     {
         $this->stack = Stack::get(static::gatewayArgs());
         $this->stack->reset();
-        $this->io = new Client($this->stack->grpc);
+        $this->io = $this->client();
+    }
+
+    /**
+     * The client of the test ($this->io), which also sends the barriers:
+     * one the stack's gateway serves in full.
+     */
+    protected function client(): Client
+    {
+        return new Client($this->stack->grpc);
     }
 
     protected function tearDown(): void
