@@ -6,52 +6,38 @@ namespace Emitgate\Tests;
 
 use Emitgate\Client;
 use Emitgate\Exception\InvalidArgumentException;
+use Emitgate\Exception\UnauthenticatedException;
 use Emitgate\Exception\UnavailableException;
 use Emitgate\Tests\Support\EndToEndTestCase;
+use Emitgate\Tests\Support\Pki;
+use Emitgate\Tests\Support\SecuredStack;
 
 /**
- * TLS: the gateway behind a TLS-terminating HTTP/2 proxy that requires a
- * client certificate (tests/Support/tls-proxy.js), with certificates made by
- * the openssl command for the test.
+ * TLS served by the gateway itself (SecuredStack::tls(): a server
+ * certificate for 127.0.0.1 and localhost, no client certificate, API keys),
+ * with certificates made by the openssl command for the run. The client
+ * verifies the gateway with the `caFile` option.
  */
 final class TlsTest extends EndToEndTestCase
 {
-    private static ?string $dir = null;
-
-    /** @var resource|null */
-    private static $proxy = null;
-
-    /** @var resource|null */
-    private static $proxyStdin = null;
-
-    private static string $address = '';
-
-    public static function tearDownAfterClass(): void
+    protected static function gatewayArgs(): array
     {
-        if (self::$proxyStdin !== null) {
-            fclose(self::$proxyStdin);
-            proc_close(self::$proxy);
-            self::$proxy = self::$proxyStdin = null;
-        }
-        if (self::$dir !== null) {
-            array_map('unlink', glob(self::$dir . '/*') ?: []);
-            rmdir(self::$dir);
-            self::$dir = null;
-        }
+        return SecuredStack::tls();
     }
 
-    protected function setUp(): void
+    protected function client(): Client
     {
-        parent::setUp();
-        if (self::$proxy === null) {
-            $this->startProxy();
-        }
+        return new Client(
+            'https://' . $this->stack->grpc,
+            apiKey: SecuredStack::secret('full'),
+            caFile: Pki::get()->ca,
+        );
     }
 
-    public function testMutualTlsCallsReachTheClientsOverOneConnection(): void
+    public function testCallsOverTlsReachTheClientsOverOneConnection(): void
     {
         $a = $this->stack->connect('/', 0, ['r1']);
-        $io = $this->tlsClient();
+        $io = $this->client();
 
         for ($i = 1; $i <= 3; $i++) {
             $this->assertSame(2, $io->to('r1')->emit("tls-$i", ['n' => $i], 'é')->receivers);
@@ -63,20 +49,40 @@ final class TlsTest extends EndToEndTestCase
         $this->assertSame(1, $io->getTransport()->connectionCount());
     }
 
+    public function testTheServerNameIsVerifiedForAHostName(): void
+    {
+        $a = $this->stack->connect('/', 1, ['r1']);
+        $port = substr((string) strrchr($this->stack->grpc, ':'), 1);
+        $io = new Client("https://localhost:$port", apiKey: SecuredStack::secret('full'), caFile: Pki::get()->ca);
+
+        $this->assertSame(2, $io->to('r1')->emit('by-name')->receivers);
+        $this->assertSame(['by-name'], $this->barrier([$a['id']])[$a['id']]);
+    }
+
     public function testErrorAnswersOverTls(): void
     {
+        $a = $this->stack->connect('/', 0, ['r1']);
         try {
-            $this->tlsClient()->to('r1')->emit('connect');
+            $this->io->to('r1')->emit('connect');
             $this->fail('expected INVALID_ARGUMENT');
         } catch (InvalidArgumentException $e) {
             $this->assertFalse($e->isLocal());
             $this->assertSame(['event'], $e->getFields());
         }
+        $noKey = new Client('https://' . $this->stack->grpc, caFile: Pki::get()->ca);
+        try {
+            $noKey->to('r1')->emit('no-key');
+            $this->fail('expected UNAUTHENTICATED');
+        } catch (UnauthenticatedException $e) {
+            $this->assertFalse($e->isLocal(), 'the gateway answered over TLS');
+        }
+        $this->assertSame([], $this->barrier([$a['id']])[$a['id']]);
     }
 
     public function testAnUntrustedServerCertificateIsRefused(): void
     {
-        $io = new Client(self::$address, certFile: self::$dir . '/client.pem', keyFile: self::$dir . '/client.key');
+        // Without caFile the system CAs are used, and they do not know the test CA.
+        $io = new Client('https://' . $this->stack->grpc, apiKey: SecuredStack::secret('full'));
         try {
             $io->broadcast('x');
             $this->fail('expected the certificate check to fail');
@@ -86,62 +92,29 @@ final class TlsTest extends EndToEndTestCase
         }
     }
 
-    public function testACallWithoutClientCertificateIsRefused(): void
+    public function testAnAddressTheCertificateDoesNotNameIsRefused(): void
     {
-        $io = new Client(self::$address, caFile: self::$dir . '/ca.pem');
+        // The same listener through its IPv4-mapped IPv6 address, which the
+        // certificate (127.0.0.1, localhost) does not name.
+        $port = substr((string) strrchr($this->stack->grpc, ':'), 1);
+        $io = new Client("https://[::ffff:127.0.0.1]:$port", caFile: Pki::get()->ca);
         try {
             $io->broadcast('x');
-            $this->fail('expected the proxy to refuse the connection');
+            $this->fail('expected the host name check to fail');
+        } catch (UnavailableException $e) {
+            $this->assertTrue($e->isLocal());
+            $this->assertMatchesRegularExpression('/subject name|host ?name/i', $e->getMessage());
+        }
+    }
+
+    public function testPlaintextDoesNotReachATlsGateway(): void
+    {
+        $io = new Client($this->stack->grpc, apiKey: SecuredStack::secret('full'), timeout: 2.0);
+        try {
+            $io->broadcast('x');
+            $this->fail('expected the plaintext call to fail');
         } catch (UnavailableException $e) {
             $this->assertTrue($e->isLocal());
         }
-    }
-
-    private function tlsClient(): Client
-    {
-        return new Client(
-            self::$address,
-            caFile: self::$dir . '/ca.pem',
-            certFile: self::$dir . '/client.pem',
-            keyFile: self::$dir . '/client.key',
-        );
-    }
-
-    private function startProxy(): void
-    {
-        $dir = sys_get_temp_dir() . '/emitgate-php-tls-' . bin2hex(random_bytes(4));
-        mkdir($dir);
-        self::$dir = $dir;
-        $ec = '-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes';
-        $this->openssl("req -x509 $ec -keyout $dir/ca.key -out $dir/ca.pem -days 1 -subj /CN=emitgate-test-ca");
-        $extensions = ['server' => 'subjectAltName=IP:127.0.0.1', 'client' => 'extendedKeyUsage=clientAuth'];
-        foreach ($extensions as $name => $ext) {
-            file_put_contents("$dir/$name.ext", $ext . "\n");
-            $this->openssl("req $ec -keyout $dir/$name.key -out $dir/$name.csr -subj /CN=$name");
-            $this->openssl(
-                "x509 -req -in $dir/$name.csr -CA $dir/ca.pem -CAkey $dir/ca.key -CAcreateserial"
-                . " -out $dir/$name.pem -days 1 -extfile $dir/$name.ext"
-            );
-        }
-
-        $script = __DIR__ . '/Support/tls-proxy.js';
-        $cmd = ['node', $script, $this->stack->grpc, "$dir/server.key", "$dir/server.pem", "$dir/ca.pem"];
-        $io = [0 => ['pipe', 'r'], 1 => ['pipe', 'w'], 2 => ['file', "$dir/proxy.log", 'a']];
-        $process = proc_open($cmd, $io, $pipes);
-        $this->assertIsResource($process);
-        self::$proxy = $process;
-        self::$proxyStdin = $pipes[0];
-        $read = [$pipes[1]];
-        $write = $except = null;
-        $this->assertSame(1, stream_select($read, $write, $except, 10), 'the proxy did not start');
-        $port = (int) fgets($pipes[1]);
-        $this->assertGreaterThan(0, $port, (string) @file_get_contents("$dir/proxy.log"));
-        self::$address = "https://127.0.0.1:$port";
-    }
-
-    private function openssl(string $args): void
-    {
-        exec('openssl ' . $args . ' 2>&1', $output, $status);
-        $this->assertSame(0, $status, implode("\n", $output));
     }
 }
