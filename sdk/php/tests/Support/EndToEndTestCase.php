@@ -28,9 +28,19 @@ abstract class EndToEndTestCase extends TestCase
         return [];
     }
 
+    /**
+     * Extra arguments of tests/harness/stack.js for the stack of the test class.
+     *
+     * @return list<string>
+     */
+    protected static function harnessArgs(): array
+    {
+        return [];
+    }
+
     protected function setUp(): void
     {
-        $this->stack = Stack::get(static::gatewayArgs());
+        $this->stack = Stack::get(static::gatewayArgs(), static::harnessArgs());
         $this->stack->reset();
         $this->io = $this->client();
     }

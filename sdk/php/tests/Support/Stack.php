@@ -36,14 +36,15 @@ final class Stack
     public readonly string $log;
 
     /**
-     * Returns the stack started with these gateway arguments, starting it if needed.
+     * Returns the stack started with these arguments, starting it if needed.
      *
      * @param list<string> $gatewayArgs extra gateway arguments
+     * @param list<string> $harnessArgs extra arguments of stack.js (e.g. `--adapter`, `streams`)
      */
-    public static function get(array $gatewayArgs = []): self
+    public static function get(array $gatewayArgs = [], array $harnessArgs = []): self
     {
-        $key = implode("\0", $gatewayArgs);
-        return self::$running[$key] ??= new self($gatewayArgs);
+        $key = implode("\0", $gatewayArgs) . "\1" . implode("\0", $harnessArgs);
+        return self::$running[$key] ??= new self($gatewayArgs, $harnessArgs);
     }
 
     /**
@@ -84,10 +85,11 @@ final class Stack
 
     /**
      * @param list<string> $gatewayArgs
+     * @param list<string> $harnessArgs
      */
-    private function __construct(array $gatewayArgs)
+    private function __construct(array $gatewayArgs, array $harnessArgs)
     {
-        $cmd = ['node', self::repo() . '/tests/harness/stack.js', '--gateway', self::gatewayBin()];
+        $cmd = ['node', self::repo() . '/tests/harness/stack.js', '--gateway', self::gatewayBin(), ...$harnessArgs];
         foreach ($gatewayArgs as $arg) {
             $cmd[] = '--gateway-arg=' . $arg;
         }
