@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -92,7 +92,18 @@ class SioClient:
 class Stack:
     """One running ``node tests/harness/stack.js`` with the gateway."""
 
-    def __init__(self, gateway_args: Sequence[str] = (), servers: int = 2) -> None:
+    def __init__(
+        self,
+        gateway_args: Sequence[str] = (),
+        servers: int = 2,
+        client_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Start the stack; ``client_options`` are how tests reach its gateway.
+
+        They are the keyword arguments of ``emitgate.Client`` (credentials, TLS
+        files) that the stack's own helpers, such as barriers, connect with.
+        """
+        self.client_options: dict[str, Any] = dict(client_options or {"insecure": True})
         # Kept open for the life of the stack: it collects the stack's stderr.
         self._log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         command = ["node", str(STACK_JS), "--gateway", str(gateway_binary())]
