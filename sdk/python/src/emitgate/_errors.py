@@ -129,7 +129,9 @@ class NotFound(EmitgateError):
 class Unavailable(EmitgateError):
     """The gateway or the target's Redis could not be reached (``UNAVAILABLE``).
 
-    Nothing is known to have been published; retrying later is reasonable.
+    Also raised when the TLS handshake fails (an untrusted gateway certificate,
+    a missing or unknown client certificate, plaintext against TLS). Nothing is
+    known to have been published; retrying later is reasonable.
     """
 
     default_code = grpc.StatusCode.UNAVAILABLE
@@ -145,7 +147,11 @@ class DeadlineExceeded(EmitgateError):
 
 
 class ResourceExhausted(EmitgateError):
-    """A rate limit or size limit was hit (``RESOURCE_EXHAUSTED``).
+    """A limit was hit (``RESOURCE_EXHAUSTED``); nothing was published.
+
+    The gateway answers it when the API key is over its rate (a batch counts
+    its items) or when it has too many calls in flight; gRPC itself when a
+    message is over a channel's size limit.
 
     Attributes:
         retry_delay: Seconds to wait before retrying, from the
