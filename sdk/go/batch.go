@@ -35,7 +35,11 @@ type BatchResult struct {
 	Items []ItemResult
 	// Published is how many items were published.
 	Published int
-	// Failed is how many items were not published.
+	// Duplicates is how many items were not published again because their
+	// idempotency key was already used (ItemResult.Duplicate).
+	Duplicates int
+	// Failed is how many items were refused or not sent (ItemResult.Err).
+	// Published + Duplicates + Failed is the number of items.
 	Failed int
 	// Receivers is the sum of the items' Receivers.
 	Receivers uint64
@@ -46,19 +50,30 @@ type ItemResult struct {
 	// Receivers is how many Socket.IO server subscriptions received the
 	// item's packet.
 	Receivers uint64
-	// Err is nil when the item was published, an *Error otherwise (for an
-	// invalid item, code InvalidArgument with violations whose paths count
-	// items from the start of the Batch, e.g. "items[3].emit.event").
+	// Duplicate is true when the item's idempotency key (see
+	// Operator.IdempotencyKey) was already used within the gateway's
+	// window: the item was not published again, and Receivers and StreamID
+	// repeat the first call's result. Err is nil then.
+	Duplicate bool
+	// StreamID is the id of the Redis stream entry the item added, for a
+	// target whose dialect writes to a stream; empty otherwise.
+	StreamID string
+	// Err is nil when the item was published (or was a duplicate), an
+	// *Error otherwise: for an invalid item, code InvalidArgument with
+	// violations whose paths count items from the start of the Batch
+	// ("items[3].emit.event"); PermissionDenied for an item whose
+	// namespace or target the API key may not use.
 	Err error
 }
 
 // Batch starts an empty Batch that is sent through c.
 func (c *Client) Batch() *Batch { return &Batch{c: c} }
 
-// Atomic makes the batch all-or-nothing: when an item is invalid the
-// gateway refuses the whole request and nothing is published. An atomic
-// batch is sent as one request, never split; a batch above the gateway's
-// item limit then fails with InvalidArgument (field "items").
+// Atomic makes the batch all-or-nothing: when an item is invalid (or out
+// of the API key's scope, PermissionDenied) the gateway refuses the whole
+// request and nothing is published. An atomic batch is sent as one
+// request, never split; a batch above the gateway's item limit then fails
+// with InvalidArgument (field "items").
 func (b *Batch) Atomic() *Batch {
 	b.atomic = true
 	return b
@@ -111,8 +126,9 @@ func (b *Batch) record(err error) bool {
 	return true
 }
 
-// Send publishes the batch. Items the gateway finds invalid are reported in
-// their ItemResult while the valid ones are published (unless Atomic).
+// Send publishes the batch. Items the gateway finds invalid, or out of the
+// API key's scope, are reported in their ItemResult while the others are
+// published (unless Atomic).
 //
 // A batch larger than the gateway's item limit (WithMaxBatchItems) is split
 // into several requests, sent one after the other. If the gateway refuses
@@ -151,9 +167,15 @@ func (b *Batch) Send(ctx context.Context) (BatchResult, error) {
 		for i, r := range resp.GetResults() {
 			item := &res.Items[off+i]
 			item.Receivers = r.GetReceivers()
+			item.Duplicate = r.GetDuplicate()
+			item.StreamID = r.GetStreamId()
 			res.Receivers += r.GetReceivers()
 			if codes.Code(r.GetCode()) == codes.OK {
-				res.Published++
+				if item.Duplicate {
+					res.Duplicates++
+				} else {
+					res.Published++
+				}
 				continue
 			}
 			res.Failed++

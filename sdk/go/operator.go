@@ -14,6 +14,16 @@ type Result struct {
 	// request (for the other calls). 0 means no server listens on the
 	// namespace; it is not an error.
 	Receivers uint64
+
+	// Duplicate is true when the operator's IdempotencyKey was already used
+	// within the gateway's idempotency window: nothing was published, and
+	// Receivers and StreamID repeat the first call's result.
+	Duplicate bool
+
+	// StreamID is the id of the Redis stream entry the call added, for a
+	// target whose dialect writes to a stream (Receivers is 0 then); empty
+	// otherwise.
+	StreamID string
 }
 
 // Operator selects a namespace, rooms and flags, like the JavaScript
@@ -33,6 +43,7 @@ type Operator struct {
 	except    []string
 	volatile  bool
 	compress  *bool
+	idemKey   string
 }
 
 // Of selects a namespace; the rooms, exceptions and flags are kept. A
@@ -73,6 +84,24 @@ func (o Operator) Compress(compress bool) Operator {
 	return o
 }
 
+// IdempotencyKey makes the calls of the returned operator publish at most
+// once per key: the gateway remembers the key for its idempotency window
+// (five minutes by default), and a repeat within the window publishes
+// nothing and returns the first call's result with Result.Duplicate set.
+// Name the operation with the key (an invoice id, a message id) and send
+// the same key again when you retry after a timeout or an Unavailable
+// error: the event then reaches the clients once. Keys are scoped per API
+// key and target; "" removes the key.
+//
+// Every call made with the returned operator carries the key, so derive a
+// keyed operator per operation rather than keeping one around. In a Batch,
+// each item carries the key of the operator it was added with, and
+// duplicates are reported per item (ItemResult.Duplicate).
+func (o Operator) IdempotencyKey(key string) Operator {
+	o.idemKey = key
+	return o
+}
+
 // appendCopy appends to a copy of s, so that operators never share their
 // backing arrays.
 func appendCopy(s, more []string) []string {
@@ -98,13 +127,14 @@ func (o Operator) emitRequest(field, event string, args []any) (*emitgatev1.Emit
 		return nil, err
 	}
 	return &emitgatev1.EmitRequest{
-		Target:      o.c.target,
-		Namespace:   o.namespace,
-		Rooms:       o.rooms,
-		ExceptRooms: o.except,
-		Event:       event,
-		Args:        pargs,
-		Flags:       o.flags(),
+		Target:         o.c.target,
+		Namespace:      o.namespace,
+		Rooms:          o.rooms,
+		ExceptRooms:    o.except,
+		Event:          event,
+		Args:           pargs,
+		Flags:          o.flags(),
+		IdempotencyKey: o.idemKey,
 	}, nil
 }
 
@@ -119,12 +149,13 @@ func (o Operator) broadcastRequest(field, event string, args []any) (*emitgatev1
 		return nil, err
 	}
 	return &emitgatev1.BroadcastRequest{
-		Target:      o.c.target,
-		Namespace:   o.namespace,
-		ExceptRooms: o.except,
-		Event:       event,
-		Args:        pargs,
-		Flags:       o.flags(),
+		Target:         o.c.target,
+		Namespace:      o.namespace,
+		ExceptRooms:    o.except,
+		Event:          event,
+		Args:           pargs,
+		Flags:          o.flags(),
+		IdempotencyKey: o.idemKey,
 	}, nil
 }
 
@@ -150,7 +181,7 @@ func (o Operator) Emit(ctx context.Context, event string, args ...any) (Result, 
 	if err != nil {
 		return Result{}, fromCall(ctx, err)
 	}
-	return Result{Receivers: resp.GetReceivers()}, nil
+	return result(resp), nil
 }
 
 // Broadcast sends an event to every socket of the namespace, minus the
@@ -167,7 +198,7 @@ func (o Operator) Broadcast(ctx context.Context, event string, args ...any) (Res
 	if err != nil {
 		return Result{}, fromCall(ctx, err)
 	}
-	return Result{Receivers: resp.GetReceivers()}, nil
+	return result(resp), nil
 }
 
 // SocketsJoin makes the selected sockets join rooms: the sockets in the To
@@ -177,16 +208,17 @@ func (o Operator) SocketsJoin(ctx context.Context, rooms ...string) (Result, err
 	ctx, cancel := o.c.callContext(ctx)
 	defer cancel()
 	resp, err := o.c.rpc.SocketsJoin(ctx, &emitgatev1.SocketsJoinRequest{
-		Target:      o.c.target,
-		Namespace:   o.namespace,
-		Rooms:       o.rooms,
-		ExceptRooms: o.except,
-		JoinRooms:   rooms,
+		Target:         o.c.target,
+		Namespace:      o.namespace,
+		Rooms:          o.rooms,
+		ExceptRooms:    o.except,
+		JoinRooms:      rooms,
+		IdempotencyKey: o.idemKey,
 	})
 	if err != nil {
 		return Result{}, fromCall(ctx, err)
 	}
-	return Result{Receivers: resp.GetReceivers()}, nil
+	return result(resp), nil
 }
 
 // SocketsLeave makes the selected sockets leave rooms: the sockets in the
@@ -196,16 +228,17 @@ func (o Operator) SocketsLeave(ctx context.Context, rooms ...string) (Result, er
 	ctx, cancel := o.c.callContext(ctx)
 	defer cancel()
 	resp, err := o.c.rpc.SocketsLeave(ctx, &emitgatev1.SocketsLeaveRequest{
-		Target:      o.c.target,
-		Namespace:   o.namespace,
-		Rooms:       o.rooms,
-		ExceptRooms: o.except,
-		LeaveRooms:  rooms,
+		Target:         o.c.target,
+		Namespace:      o.namespace,
+		Rooms:          o.rooms,
+		ExceptRooms:    o.except,
+		LeaveRooms:     rooms,
+		IdempotencyKey: o.idemKey,
 	})
 	if err != nil {
 		return Result{}, fromCall(ctx, err)
 	}
-	return Result{Receivers: resp.GetReceivers()}, nil
+	return result(resp), nil
 }
 
 // DisconnectSockets disconnects the selected sockets: the sockets in the To
@@ -217,16 +250,17 @@ func (o Operator) DisconnectSockets(ctx context.Context, close bool) (Result, er
 	ctx, cancel := o.c.callContext(ctx)
 	defer cancel()
 	resp, err := o.c.rpc.DisconnectSockets(ctx, &emitgatev1.DisconnectSocketsRequest{
-		Target:      o.c.target,
-		Namespace:   o.namespace,
-		Rooms:       o.rooms,
-		ExceptRooms: o.except,
-		Close:       close,
+		Target:         o.c.target,
+		Namespace:      o.namespace,
+		Rooms:          o.rooms,
+		ExceptRooms:    o.except,
+		Close:          close,
+		IdempotencyKey: o.idemKey,
 	})
 	if err != nil {
 		return Result{}, fromCall(ctx, err)
 	}
-	return Result{Receivers: resp.GetReceivers()}, nil
+	return result(resp), nil
 }
 
 // ServerSideEmit sends an event to the Socket.IO servers themselves: it
@@ -250,15 +284,27 @@ func (o Operator) ServerSideEmit(ctx context.Context, event string, args ...any)
 	ctx, cancel := o.c.callContext(ctx)
 	defer cancel()
 	resp, err := o.c.rpc.ServerSideEmit(ctx, &emitgatev1.ServerSideEmitRequest{
-		Target:    o.c.target,
-		Namespace: o.namespace,
-		Event:     event,
-		Args:      pargs,
+		Target:         o.c.target,
+		Namespace:      o.namespace,
+		Event:          event,
+		Args:           pargs,
+		IdempotencyKey: o.idemKey,
 	})
 	if err != nil {
 		return Result{}, fromCall(ctx, err)
 	}
-	return Result{Receivers: resp.GetReceivers()}, nil
+	return result(resp), nil
+}
+
+// response is what every unary response of the API reports.
+type response interface {
+	GetReceivers() uint64
+	GetDuplicate() bool
+	GetStreamId() string
+}
+
+func result(r response) Result {
+	return Result{Receivers: r.GetReceivers(), Duplicate: r.GetDuplicate(), StreamID: r.GetStreamId()}
 }
 
 // String describes the selection, e.g. `Of("/admin").To("a").Except("b")`.
@@ -275,6 +321,9 @@ func (o Operator) String() string {
 	}
 	if o.compress != nil {
 		s += fmt.Sprintf(".Compress(%t)", *o.compress)
+	}
+	if o.idemKey != "" {
+		s += fmt.Sprintf(".IdempotencyKey(%q)", o.idemKey)
 	}
 	return s
 }
