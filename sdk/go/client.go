@@ -3,7 +3,10 @@ package emitgate
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -43,19 +46,26 @@ type config struct {
 	creds         credentials.TransportCredentials
 	dialOptions   []grpc.DialOption
 	maxBatchItems int
+	err           error // an option that cannot apply, reported by New
 }
 
 // Option configures a Client.
 type Option func(*config)
 
 // WithAPIKey sends key to the gateway as "authorization: Bearer <key>" on
-// every call. Use it with WithTLS outside a trusted network.
+// every call (batches included). A gateway with API keys configured answers
+// Unauthenticated without a known key, and PermissionDenied for a target,
+// namespace or RPC out of the key's scope. The key is a credential: use TLS
+// (WithTLS, WithTLSFiles) outside a trusted network. Over mutual TLS a
+// gateway may map the client certificate to a key instead.
 func WithAPIKey(key string) Option {
 	return func(c *config) { c.apiKey = key }
 }
 
 // WithTLS connects with TLS using cfg; a nil cfg uses the system's root
-// certificates. This is the default. It applies to New only.
+// certificates. This is the default. Set cfg.RootCAs to trust a private CA
+// and cfg.Certificates to present a client certificate (mutual TLS); see
+// also WithTLSFiles. It applies to New only.
 func WithTLS(cfg *tls.Config) Option {
 	return func(c *config) {
 		if cfg == nil {
@@ -63,6 +73,53 @@ func WithTLS(cfg *tls.Config) Option {
 		}
 		c.creds = credentials.NewTLS(cfg)
 	}
+}
+
+// WithTLSFiles connects with TLS configured from PEM files: caFile holds
+// the CA certificate(s) the gateway's certificate must chain to ("" trusts
+// the system's roots), certFile and keyFile a client certificate and its
+// private key for mutual TLS ("" and "" for none). The gateway's
+// certificate must name the host of New's address (an IP SAN for an IP
+// address). A file that cannot be read or parsed makes New fail with a
+// Local InvalidArgument error naming it. It applies to New only.
+//
+// For anything else (a server name override, a certificate pool built in
+// memory, certificate reloading) use WithTLS with your own tls.Config.
+func WithTLSFiles(caFile, certFile, keyFile string) Option {
+	return func(c *config) {
+		cfg, err := tlsConfigFromFiles(caFile, certFile, keyFile)
+		if err != nil {
+			c.err = err
+			return
+		}
+		c.creds = credentials.NewTLS(cfg)
+	}
+}
+
+func tlsConfigFromFiles(caFile, certFile, keyFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("TLS CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("TLS CA file %s holds no PEM certificate", caFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if certFile != "" || keyFile != "" {
+		if certFile == "" || keyFile == "" {
+			return nil, errors.New("TLS client certificate: both a certificate file and a key file are needed")
+		}
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("TLS client certificate %s, key %s: %w", certFile, keyFile, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 // WithInsecure connects without TLS (plaintext HTTP/2), for a gateway on
@@ -127,6 +184,9 @@ func New(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 		return nil, connectError(ctx, addr)
 	}
 	cfg := newConfig(opts)
+	if cfg.err != nil {
+		return nil, localError(cfg.err, cfg.err.Error())
+	}
 	creds := cfg.creds
 	if creds == nil {
 		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
@@ -184,8 +244,8 @@ func connectError(ctx context.Context, addr string) *Error {
 
 // NewFromConn returns a Client that uses conn, a connection the caller
 // created and keeps owning (a *grpc.ClientConn, usually): Close does not
-// close it. Options about the connection itself (WithTLS, WithInsecure,
-// WithDialOptions) are ignored.
+// close it. Options about the connection itself (WithTLS, WithTLSFiles,
+// WithInsecure, WithDialOptions) are ignored.
 func NewFromConn(conn grpc.ClientConnInterface, opts ...Option) *Client {
 	return newClient(emitgatev1.NewEmitterServiceClient(conn), newConfig(opts))
 }

@@ -37,8 +37,9 @@ type Error struct {
 	Violations []FieldViolation
 
 	// RetryAfter is how long the gateway asks to wait before retrying
-	// (google.rpc.RetryInfo, sent with ResourceExhausted); zero when the
-	// gateway did not say.
+	// (google.rpc.RetryInfo, sent with ResourceExhausted when the API key's
+	// rate is used up or the gateway sheds load); zero when the gateway did
+	// not say.
 	RetryAfter time.Duration
 
 	// Local is true when the client refused the request before sending it
@@ -46,7 +47,8 @@ type Error struct {
 	// encoded). Nothing was published then.
 	Local bool
 
-	cause error
+	cause  error
+	status *status.Status // as the gateway answered it, with its details
 }
 
 // FieldViolation names one invalid field of a request.
@@ -87,9 +89,20 @@ func (e *Error) Error() string {
 // call, the encoding error of an argument, or nil.
 func (e *Error) Unwrap() error { return e.cause }
 
+// Is reports whether a DeadlineExceeded error matches
+// context.DeadlineExceeded, whether the call's own context ran out or the
+// gateway gave up first at the deadline the call sent it.
+func (e *Error) Is(target error) bool {
+	return target == context.DeadlineExceeded && e.Code == codes.DeadlineExceeded
+}
+
 // GRPCStatus returns the error as a gRPC status, so that status.Code and
-// status.FromError work on it.
+// status.FromError work on it. For an answer of the gateway it is the
+// status as received, details (google.rpc.BadRequest, RetryInfo) included.
 func (e *Error) GRPCStatus() *status.Status {
+	if e.status != nil && e.status.Code() == e.Code && e.status.Message() == e.Message {
+		return e.status
+	}
 	return status.New(e.Code, e.Message)
 }
 
@@ -120,19 +133,24 @@ func IsNotFound(err error) bool { return Code(err) == codes.NotFound }
 func IsUnavailable(err error) bool { return Code(err) == codes.Unavailable }
 
 // IsDeadlineExceeded reports whether the call ran out of time (the
-// context's deadline or WithTimeout).
+// context's deadline or WithTimeout), on the client or at the gateway;
+// errors.Is(err, context.DeadlineExceeded) holds as well.
 func IsDeadlineExceeded(err error) bool { return Code(err) == codes.DeadlineExceeded }
 
-// IsUnauthenticated reports whether the gateway refused the API key (a
-// missing or unknown key; see WithAPIKey).
+// IsUnauthenticated reports whether the gateway requires an API key and
+// the call had none or an unknown one (see WithAPIKey), or a client
+// certificate that matches no key.
 func IsUnauthenticated(err error) bool { return Code(err) == codes.Unauthenticated }
 
-// IsPermissionDenied reports whether the API key may not use the target or
-// namespace of the call.
+// IsPermissionDenied reports whether the API key may not use the target,
+// the namespace or the RPC of the call; the message names what was refused.
+// In a batch that is not atomic, an out-of-scope item gets this error in
+// its ItemResult while the others are published.
 func IsPermissionDenied(err error) bool { return Code(err) == codes.PermissionDenied }
 
-// IsResourceExhausted reports whether the call was rate limited;
-// Error.RetryAfter tells when to retry.
+// IsResourceExhausted reports whether the API key's rate is used up (a
+// batch counts its items) or the gateway is shedding load: nothing was
+// published, and the call may be retried after Error.RetryAfter.
 func IsResourceExhausted(err error) bool { return Code(err) == codes.ResourceExhausted }
 
 // fromCall converts the error of a gRPC call into an *Error. ctx is the
@@ -146,6 +164,7 @@ func fromCall(ctx context.Context, err error) error {
 		st = status.FromContextError(err)
 	}
 	e := fromStatus(st)
+	e.status = st
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		e.cause = ctxErr
 	} else {
