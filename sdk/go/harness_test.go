@@ -3,9 +3,12 @@ package emitgate_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,7 +28,7 @@ import (
 // socket.io-client connections created on demand. The gateway binary is
 // EMITGATE_BIN, or <repo>/target/debug/emitgate.
 
-// maxBatchItems is the gateway's --max-batch-items in the test stack, low
+// maxBatchItems is the item limit of the plain stack's gateway, low
 // so that batch chunking is exercised with a few items.
 const maxBatchItems = 5
 
@@ -59,19 +62,52 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// lazyStack is a test stack started on first use and shared by the tests
+// that need its gateway configuration.
+type lazyStack struct {
+	name  string
+	setup func(dir string) (config string, err error) // the gateway's config file
+	once  sync.Once
+	s     *stack
+	err   error
+}
+
 var (
-	stackOnce sync.Once
-	theStack  *stack
-	stackErr  error
+	// plainStack: no API keys, plaintext, a low item limit, an unreachable
+	// target "down" and a target "hang" whose Redis never answers.
+	plainStack = &lazyStack{name: "plain", setup: plainConfig}
+	// securedStack: TLS with optional client certificates and API keys
+	// (see securedConfig).
+	securedStack = &lazyStack{name: "secured", setup: securedConfig}
+	// mtlsStack: TLS that requires a client certificate.
+	mtlsStack = &lazyStack{name: "mtls", setup: mtlsConfig}
+
+	allStacks = []*lazyStack{plainStack, securedStack, mtlsStack}
+
+	// workDir holds the config files and certificates of every stack; it is
+	// removed when the tests end.
+	workDirOnce sync.Once
+	workDir     string
+	workDirErr  error
+
+	pkiOnce sync.Once
+	thePKI  *pki
+	pkiErr  error
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if theStack != nil {
-		theStack.stop()
-		if code != 0 {
-			fmt.Fprintf(os.Stderr, "--- test stack log (last 8 KiB) ---\n%s\n", tail(theStack.logs.String(), 8192))
+	for _, l := range allStacks {
+		if l.s == nil {
+			continue
 		}
+		l.s.stop()
+		if code != 0 {
+			fmt.Fprintf(os.Stderr, "--- %s test stack log (last 8 KiB) ---\n%s\n", l.name, tail(l.s.logs.String(), 8192))
+		}
+	}
+	if workDir != "" {
+		_ = os.RemoveAll(workDir)
 	}
 	os.Exit(code)
 }
@@ -89,19 +125,195 @@ func repoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// harness returns the shared stack, starting it on first use. A stack that
-// cannot start fails the test: these tests are never skipped.
-func harness(t *testing.T) *stack {
-	t.Helper()
-	stackOnce.Do(func() { theStack, stackErr = startStack() })
-	if stackErr != nil {
-		t.Fatalf("cannot start the test stack: %v", stackErr)
-	}
-	t.Cleanup(func() { theStack.checkAndReset(t) })
-	return theStack
+func tempDir() (string, error) {
+	workDirOnce.Do(func() { workDir, workDirErr = os.MkdirTemp("", "emitgate-go-test-") })
+	return workDir, workDirErr
 }
 
-func startStack() (*stack, error) {
+// testPKI returns the certificates of the TLS tests, made on first use.
+func testPKI(t *testing.T) *pki {
+	t.Helper()
+	dir, err := tempDir()
+	if err == nil {
+		_, err = pkiFiles(dir)
+	}
+	if err != nil {
+		t.Fatalf("cannot make the test certificates: %v", err)
+	}
+	return thePKI
+}
+
+// harness returns the plain stack, starting it on first use.
+func harness(t *testing.T) *stack { return plainStack.get(t) }
+
+// get returns the stack, starting it on first use. A stack that cannot
+// start fails the test: these tests are never skipped.
+func (l *lazyStack) get(t *testing.T) *stack {
+	t.Helper()
+	l.once.Do(func() {
+		dir, err := tempDir()
+		if err == nil {
+			var config string
+			if config, err = l.setup(dir); err == nil {
+				l.s, err = startStack(l.name, dir, config)
+			}
+		}
+		l.err = err
+	})
+	if l.err != nil {
+		t.Fatalf("cannot start the %s test stack: %v", l.name, l.err)
+	}
+	t.Cleanup(func() { l.s.checkAndReset(t) })
+	return l.s
+}
+
+// hangingRedis is a TCP server that accepts connections and never answers:
+// a Redis that hangs. It lives as long as the test binary.
+var (
+	hangOnce sync.Once
+	hangAddr string
+	hangErr  error
+)
+
+func hangingRedis() (string, error) {
+	hangOnce.Do(func() {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			hangErr = err
+			return
+		}
+		hangAddr = l.Addr().String()
+		go func() {
+			var held []net.Conn
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				held = append(held, c)
+			}
+		}()
+	})
+	return hangAddr, hangErr
+}
+
+func plainConfig(string) (string, error) {
+	hang, err := hangingRedis()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf(`[limits]
+max_batch_items = %d
+
+[redis]
+timeout_ms = 1000
+
+# Calls to this target must fail with UNAVAILABLE: nothing listens there.
+[[targets]]
+name = "down"
+redis_url = "redis://127.0.0.1:1"
+dialect = "socketio"
+key = "socket.io"
+
+# This Redis accepts connections and never answers.
+[[targets]]
+name = "hang"
+redis_url = "redis://%s"
+`, maxBatchItems, hang), nil
+}
+
+// The API keys of the secured and mtls stacks, by secret.
+const (
+	// fullSecret may do anything.
+	fullSecret = "egk_full-test-secret"
+	// otherSecret may do anything too; another key, for idempotency scoping.
+	otherSecret = "egk_other-test-secret"
+	// narrowSecret may only call Emit and BatchEmit, on the default
+	// target, in namespaces starting with "/billing".
+	narrowSecret = "egk_narrow-test-secret"
+	// limitedSecret may publish limitedBurst events at once, then
+	// limitedRate per second.
+	limitedSecret = "egk_limited-test-secret"
+	limitedRate   = 1
+	limitedBurst  = 3
+)
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// keysConfig declares the keys above, and the client certificate subject
+// CN=billing as a key that may only call Emit.
+func keysConfig() string {
+	return fmt.Sprintf(`
+[[auth.keys]]
+id = "full"
+secret_sha256 = %q
+
+[[auth.keys]]
+id = "other"
+secret_sha256 = %q
+
+[[auth.keys]]
+id = "narrow"
+secret_sha256 = %q
+targets = ["default"]
+namespaces = ["/billing*"]
+rpcs = ["Emit", "BatchEmit"]
+
+[[auth.keys]]
+id = "limited"
+secret_sha256 = %q
+rate_per_second = %d
+burst = %d
+
+[[auth.keys]]
+id = "billing-cert"
+client_subject = %q
+rpcs = ["Emit"]
+`, sha256Hex(fullSecret), sha256Hex(otherSecret), sha256Hex(narrowSecret), sha256Hex(limitedSecret),
+		limitedRate, limitedBurst, clientSubject)
+}
+
+func securedConfig(dir string) (string, error) {
+	p, err := pkiFiles(dir)
+	if err != nil {
+		return "", err
+	}
+	// A second target, "eu", that the narrow key may not use. Keys are
+	// checked before anything is sent, so it needs no Redis.
+	return fmt.Sprintf(`[tls]
+cert = %q
+key = %q
+client_ca = %q
+client_auth_required = false
+
+[[targets]]
+name = "eu"
+redis_url = "redis://127.0.0.1:1"
+%s`, p.ServerCert, p.ServerKey, p.CA, keysConfig()), nil
+}
+
+func mtlsConfig(dir string) (string, error) {
+	p, err := pkiFiles(dir)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf(`[tls]
+cert = %q
+key = %q
+client_ca = %q
+client_auth_required = true
+%s`, p.ServerCert, p.ServerKey, p.CA, keysConfig()), nil
+}
+
+func pkiFiles(dir string) (*pki, error) {
+	pkiOnce.Do(func() { thePKI, pkiErr = newPKI(dir) })
+	return thePKI, pkiErr
+}
+
+func startStack(name, dir, config string) (*stack, error) {
 	root := repoRoot()
 	bin := os.Getenv("EMITGATE_BIN")
 	if bin == "" {
@@ -114,27 +326,15 @@ func startStack() (*stack, error) {
 	if _, err := os.Stat(filepath.Join(root, "tests", "harness", "node_modules")); err != nil {
 		return nil, fmt.Errorf("tests/harness is not installed (run `make setup`): %v", err)
 	}
-	// A second, unreachable target: calls to it must fail with UNAVAILABLE.
-	dir, err := os.MkdirTemp("", "emitgate-go-test-")
-	if err != nil {
-		return nil, err
-	}
-	config := filepath.Join(dir, "gateway.toml")
-	if err := os.WriteFile(config, []byte(`[[targets]]
-name = "down"
-redis_url = "redis://127.0.0.1:1"
-dialect = "socketio"
-key = "socket.io"
-`), 0o600); err != nil {
+	configFile := filepath.Join(dir, name+".toml")
+	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		return nil, err
 	}
 
-	cmd := exec.Command("node", script, "--gateway", bin,
-		"--gateway-arg=--config", "--gateway-arg="+config,
-		"--gateway-arg=--max-batch-items", fmt.Sprintf("--gateway-arg=%d", maxBatchItems),
-		"--gateway-arg=--redis-timeout-ms", "--gateway-arg=500")
+	cmd := exec.Command("node", script, "--gateway", bin, "--gateway-arg=--config", "--gateway-arg="+configFile)
 	s := &stack{cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = s.logs
+	var err error
 	if s.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, err
 	}
@@ -147,7 +347,6 @@ key = "socket.io"
 	}
 	go func() {
 		_ = cmd.Wait()
-		_ = os.RemoveAll(dir)
 		close(s.done)
 	}()
 
