@@ -47,10 +47,24 @@
 // Client.Batch collects emits and broadcasts and sends them as BatchEmit
 // requests, split at the gateway's item limit, with one result per item.
 //
+// # TLS, API keys and retries
+//
+// New uses TLS by default: WithTLSFiles trusts a private CA and presents a
+// client certificate for mutual TLS, WithTLS takes a tls.Config. WithAPIKey
+// sends "authorization: Bearer <key>" on every call. A gateway with keys
+// answers Unauthenticated without a valid key, PermissionDenied for a
+// target, namespace or RPC out of the key's scope, and ResourceExhausted
+// with Error.RetryAfter over the key's rate.
+//
+// Operator.IdempotencyKey makes a call publish at most once per key within
+// the gateway's window: retry with the same key after a timeout, and a
+// repeat returns the first result with Result.Duplicate set.
+//
 // # Errors
 //
 // Every error is an *Error (see errors.As) carrying the gRPC code, the
-// message and, for InvalidArgument, the invalid fields decoded from
-// google.rpc.BadRequest. IsInvalidArgument, IsNotFound, IsUnavailable and
+// message, for InvalidArgument the invalid fields decoded from
+// google.rpc.BadRequest, and for ResourceExhausted the retry delay of
+// google.rpc.RetryInfo. IsInvalidArgument, IsNotFound, IsUnavailable and
 // the other helpers test the code.
 package emitgate

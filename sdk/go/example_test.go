@@ -53,6 +53,62 @@ func ExampleNew() {
 	defer client.Close()
 }
 
+func ExampleWithTLSFiles() {
+	ctx := context.Background()
+	// Mutual TLS: trust the private CA of the gateway's certificate and
+	// present a client certificate, which the gateway maps to an API key
+	// (client_subject = "CN=billing" in its config). Pass "", "" for the
+	// certificate and key, plus WithAPIKey, for TLS with a bearer key.
+	client, err := emitgate.New(ctx, "emitgate.internal:50051",
+		emitgate.WithTLSFiles("/etc/emitgate/ca.pem", "/etc/emitgate/billing.pem", "/etc/emitgate/billing.key"),
+	)
+	if err != nil {
+		log.Fatal(err) // a file that cannot be used, or a failed handshake
+	}
+	defer client.Close()
+
+	_, err = client.To("user:1").Emit(ctx, "invoice", 1001)
+	switch {
+	case emitgate.IsUnauthenticated(err): // the certificate matches no key
+	case emitgate.IsPermissionDenied(err): // the key may not use this target, namespace or RPC
+		log.Print(err)
+	}
+}
+
+func ExampleOperator_IdempotencyKey() {
+	var client *emitgate.Client // from emitgate.New
+	ctx := context.Background()
+
+	// Retry a timed-out call without delivering twice.
+	op := client.To("user:42").IdempotencyKey("invoice-1001")
+	res, err := op.Emit(ctx, "invoice-paid", 1001)
+	for attempt := 0; attempt < 3 && (emitgate.IsUnavailable(err) || emitgate.IsDeadlineExceeded(err)); attempt++ {
+		time.Sleep(time.Second)
+		res, err = op.Emit(ctx, "invoice-paid", 1001)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	if res.Duplicate {
+		log.Print("an earlier attempt was published; nothing was sent again")
+	}
+}
+
+func ExampleError_retryAfter() {
+	var client *emitgate.Client // from emitgate.New, with an API key that has a rate limit
+	ctx := context.Background()
+
+	_, err := client.To("user:42").Emit(ctx, "tick")
+	var e *emitgate.Error
+	if errors.As(err, &e) && emitgate.IsResourceExhausted(err) {
+		time.Sleep(e.RetryAfter) // what the gateway asked for
+		_, err = client.To("user:42").Emit(ctx, "tick")
+	}
+	if err != nil {
+		log.Print(err)
+	}
+}
+
 func ExampleNewFromConn() {
 	// Share a connection the application already manages.
 	conn, err := grpc.NewClient("localhost:50051", grpc.WithTransportCredentials(insecure.NewCredentials()))
