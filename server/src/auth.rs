@@ -6,7 +6,7 @@
 //! time. A key's scopes limit the targets, namespaces and RPCs it may use.
 //! Over mTLS, a key may instead match the client certificate's subject.
 
-use std::{num::NonZeroU32, sync::Arc, time::Duration};
+use std::{num::NonZeroU32, sync::Arc};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
@@ -114,6 +114,7 @@ pub struct ApiKey {
     /// RPCs it may call.
     pub rpcs: Scope,
     limiter: Option<DefaultDirectRateLimiter>,
+    burst: u32,
 }
 
 impl std::fmt::Debug for ApiKey {
@@ -135,11 +136,15 @@ impl ApiKey {
                 retry_after: not_until
                     .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default())),
             }),
-            // More events in one call than the burst can ever hold.
-            Err(_) => Err(Error::RateLimited {
-                key: self.id.clone(),
-                retry_after: Duration::from_secs(1),
-            }),
+            // More events in one call than the burst can ever hold: no
+            // retry delay would help, the call must be split.
+            Err(_) => Err(Error::InvalidArgument(vec![crate::error::Violation::new(
+                "items",
+                format!(
+                    "{events} events in one call, over the burst of API key {:?} ({}); split the call",
+                    self.id, self.burst
+                ),
+            )])),
         }
     }
 
@@ -224,6 +229,7 @@ impl KeyStore {
                 namespaces: Scope::parse(&k.namespaces),
                 rpcs: Scope::parse(&k.rpcs),
                 limiter,
+                burst: k.burst.or(k.rate_per_second).unwrap_or(u32::MAX),
             }));
         }
         Ok(Self { keys })

@@ -83,6 +83,11 @@ pub enum Error {
     #[error("the call's deadline passed before it was published")]
     DeadlineExceeded,
 
+    /// The caller's deadline passed while Redis was being written: the
+    /// message may or may not have been published.
+    #[error("the call's deadline passed while publishing; the outcome is unknown (retry with an idempotency key)")]
+    DeadlineExceededWhilePublishing,
+
     /// The gateway is shutting down.
     #[error("the gateway is shutting down")]
     ShuttingDown,
@@ -111,7 +116,7 @@ impl Error {
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::PermissionDenied(_) => Code::PermissionDenied,
             Error::RateLimited { .. } | Error::Overloaded { .. } => Code::ResourceExhausted,
-            Error::DeadlineExceeded => Code::DeadlineExceeded,
+            Error::DeadlineExceeded | Error::DeadlineExceededWhilePublishing => Code::DeadlineExceeded,
             Error::ShuttingDown => Code::Unavailable,
             Error::IdempotencyInProgress(_) => Code::Aborted,
             // A timeout is reported as UNAVAILABLE, not DEADLINE_EXCEEDED:

@@ -43,15 +43,16 @@ pub fn redis_key(api_key: &str, target: &str, key: &str) -> String {
     )
 }
 
-/// Records `key` unless it exists.
-pub async fn reserve(target: &Target, redis_key: String, window: Duration) -> Result<Reservation, Error> {
+/// Records `key` unless it exists. `key` is the caller's idempotency key,
+/// used in errors (the Redis key names the API key and stays internal).
+pub async fn reserve(target: &Target, key: &str, redis_key: String, window: Duration) -> Result<Reservation, Error> {
     let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
     let mut cmd = redis::cmd("EVAL");
     cmd.arg(RESERVE).arg(1).arg(&redis_key).arg(PENDING).arg(window_ms);
     let existing: Option<String> = target.query(&cmd).await?;
     match existing {
         None => Ok(Reservation::Fresh(redis_key)),
-        Some(v) if v == PENDING => Err(Error::IdempotencyInProgress(redis_key)),
+        Some(v) if v == PENDING => Err(Error::IdempotencyInProgress(key.to_owned())),
         Some(v) => Ok(Reservation::Duplicate(decode(&v))),
     }
 }

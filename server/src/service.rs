@@ -405,7 +405,7 @@ impl Gateway {
             return Ok((self.send(adm, &e.target, &e.message).await?, false));
         }
         let redis_key = idempotency::redis_key(adm.key_id(), &e.target.name, key);
-        match idempotency::reserve(&e.target, redis_key, self.idempotency_window).await? {
+        match idempotency::reserve(&e.target, key, redis_key, self.idempotency_window).await? {
             Reservation::Duplicate(reply) => {
                 count_duplicate(&e.target);
                 Ok((reply, true))
@@ -432,7 +432,7 @@ impl Gateway {
         let result = match adm.deadline {
             Some(d) => tokio::time::timeout_at(d.into(), target.send(message))
                 .await
-                .unwrap_or(Err(Error::DeadlineExceeded)),
+                .unwrap_or(Err(Error::DeadlineExceededWhilePublishing)),
             None => target.send(message).await,
         };
         observe_send(target, started, result.as_ref().map(std::slice::from_ref));
@@ -487,8 +487,11 @@ impl Gateway {
             .collect();
 
         // Idempotency keys: duplicates are answered from their first result
-        // and left out of the pipeline.
+        // and left out of the pipeline. A key repeated within this batch is a
+        // duplicate of its first item here, answered once that one is sent.
         let mut reserved: Vec<Option<String>> = vec![None; encoded.len()];
+        let mut repeats: Vec<(usize, usize)> = Vec::new();
+        let mut first_with_key: HashMap<String, usize> = HashMap::new();
         for (i, e) in encoded.iter_mut().enumerate() {
             let Ok(x) = e else { continue };
             let key = req.items[i].op.as_ref().map_or("", |op| match op {
@@ -499,7 +502,13 @@ impl Gateway {
                 continue;
             }
             let redis_key = idempotency::redis_key(adm.key_id(), &x.target.name, key);
-            match idempotency::reserve(&x.target, redis_key, self.idempotency_window).await {
+            if let Some(&first) = first_with_key.get(&redis_key) {
+                repeats.push((i, first));
+                *e = Err(Error::IdempotencyInProgress(key.to_owned()));
+                continue;
+            }
+            first_with_key.insert(redis_key.clone(), i);
+            match idempotency::reserve(&x.target, key, redis_key, self.idempotency_window).await {
                 Ok(Reservation::Fresh(k)) => reserved[i] = Some(k),
                 Ok(Reservation::Duplicate(reply)) => {
                     count_duplicate(&x.target);
@@ -509,7 +518,8 @@ impl Gateway {
                         duplicate: true,
                         ..Default::default()
                     };
-                    *e = Err(Error::IdempotencyInProgress(String::new()));
+                    // Answered: keep it out of the pipeline.
+                    *e = Err(Error::IdempotencyInProgress(key.to_owned()));
                 }
                 Err(err) => {
                     results[i] = item_error(&err);
@@ -549,7 +559,7 @@ impl Gateway {
             let sent = match adm.deadline {
                 Some(d) => tokio::time::timeout_at(d.into(), target.send_all(&refs))
                     .await
-                    .unwrap_or(Err(Error::DeadlineExceeded)),
+                    .unwrap_or(Err(Error::DeadlineExceededWhilePublishing)),
                 None => target.send_all(&refs).await,
             };
             observe_send(target, started, sent.as_deref());
@@ -575,6 +585,12 @@ impl Gateway {
                     }
                     first_redis_error.get_or_insert(e);
                 }
+            }
+        }
+        for (i, first) in repeats {
+            results[i] = results[first].clone();
+            if results[i].code == 0 {
+                results[i].duplicate = true;
             }
         }
         // Nothing reached Redis because it is down: fail the call so that the

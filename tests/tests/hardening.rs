@@ -210,6 +210,21 @@ async fn rate_limits_count_batch_items_and_say_when_to_retry() {
     cap.expect_nothing_before_marker(&redis.url()).await;
     // Other keys have their own budget.
     c.emit(with_key(emit(&["a"], "e"), "full-secret")).await.unwrap();
+    // A batch bigger than the key's burst can never pass: no retry delay,
+    // but INVALID_ARGUMENT saying to split it.
+    let items = vec![
+        pb::BatchItem {
+            op: Some(pb::batch_item::Op::Emit(emit(&["a"], "e")))
+        };
+        6
+    ];
+    let err = c
+        .batch_emit(with_key(pb::BatchEmitRequest { items, atomic: false }, "narrow-secret"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(violations(&err)[0].1.contains("burst"), "{err:?}");
+    assert!(err.get_details_retry_info().is_none());
 }
 
 /// A TCP server that accepts connections and never answers: a Redis that
@@ -245,6 +260,7 @@ async fn calls_over_the_in_flight_limit_are_shed_and_deadlines_are_honoured() {
     let started = Instant::now();
     let err = c.emit(req).await.unwrap_err();
     assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+    assert!(err.message().contains("outcome is unknown"), "{}", err.message());
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
 
     // One call hangs on that Redis; while it does, the next is shed at once.
@@ -323,6 +339,31 @@ async fn an_idempotency_key_publishes_once_within_its_window() {
         .into_inner();
     assert_eq!(r.results.iter().map(|r| r.duplicate).collect::<Vec<_>>(), [true, false]);
     assert_eq!(r.published, 1);
+    cap.next().await;
+    cap.expect_nothing_before_marker(&redis.url()).await;
+
+    // The same key twice in one batch: published once, the repeat is a duplicate.
+    let twice = pb::EmitRequest {
+        idempotency_key: "invoice-9".into(),
+        ..req.clone()
+    };
+    let items = vec![
+        pb::BatchItem {
+            op: Some(pb::batch_item::Op::Emit(twice))
+        };
+        2
+    ];
+    let r = c
+        .batch_emit(pb::BatchEmitRequest { items, atomic: false })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        r.results.iter().map(|r| (r.code, r.duplicate)).collect::<Vec<_>>(),
+        [(0, false), (0, true)]
+    );
+    assert_eq!(r.results[1].receivers, r.results[0].receivers);
+    assert_eq!((r.published, r.failed), (1, 0));
     cap.next().await;
     cap.expect_nothing_before_marker(&redis.url()).await;
 
