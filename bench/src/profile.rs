@@ -202,6 +202,11 @@ const COMPONENTS: &[(&str, &[&str])] = &[
         &["emitgate::codec", "serde_json::", "rmp::"],
     ),
     ("emitgate validation", &["emitgate::validate"]),
+    // Before protobuf: the generated server glue lives in emitgate::pb too.
+    (
+        "tonic (incl. the generated server glue)",
+        &["tonic::", "tonic_prost::", "emitgate::pb::emitter_service_server"],
+    ),
     (
         "protobuf (prost, generated emitgate::pb)",
         &["prost::", "emitgate::pb::", "prost_types::"],
@@ -211,7 +216,6 @@ const COMPONENTS: &[(&str, &[&str])] = &[
     ("deadpool", &["deadpool"]),
     ("HTTP/2 (h2)", &["h2::"]),
     ("hyper", &["hyper::", "hyper_util::"]),
-    ("tonic", &["tonic::", "tonic_prost::"]),
     ("tokio", &["tokio::", "tokio_util::"]),
     ("tracing", &["tracing"]),
 ];
