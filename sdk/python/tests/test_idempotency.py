@@ -82,14 +82,16 @@ def test_per_item_duplicates_in_a_batch(harness: Stack, client: emitgate.Client)
 
 
 def test_the_same_key_twice_in_one_batch(harness: Stack, client: emitgate.Client) -> None:
-    # The second item finds the key still reserved by the first, which is
-    # being published in the same call: it fails with ABORTED.
+    # The second item repeats the first one's key: it is answered as the
+    # first item's duplicate and only the first is delivered.
     sio = harness.client(rooms=["u:3"])
     with client.batch() as b:
         b.to("u:3").emit("twice", 1, idempotency_key="sync-twice")
         b.to("u:3").emit("twice", 2, idempotency_key="sync-twice")
     result = b.result
-    assert [r.code for r in result.results] == [grpc.StatusCode.OK, grpc.StatusCode.ABORTED]
+    assert [r.code for r in result.results] == [grpc.StatusCode.OK, grpc.StatusCode.OK]
+    assert [r.duplicate for r in result.results] == [False, True]
+    assert result.results[1].receivers == result.results[0].receivers
     assert [e["args"] for e in barrier(harness, "/", sio)[0]] == [[1]]
 
 
