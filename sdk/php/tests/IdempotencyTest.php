@@ -135,7 +135,16 @@ final class IdempotencyTest extends EndToEndTestCase
             ->send();
         $this->assertSame([true, true], array_map(static fn ($r) => $r->duplicate, $again->results));
 
-        $this->assertSame(['one', 'two', 'three', 'four'], $this->barrier([$a['id']])[$a['id']]);
+        // The same key twice in one batch: the second item is the duplicate.
+        $k5 = self::key('item');
+        $twice = $this->io->batch()
+            ->to('r1')->emit('five', idempotencyKey: $k5)
+            ->to('r1')->emit('five', idempotencyKey: $k5)
+            ->send();
+        $this->assertSame([false, true], array_map(static fn ($r) => $r->duplicate, $twice->results));
+        $this->assertSame(1, $twice->published);
+
+        $this->assertSame(['one', 'two', 'three', 'four', 'five'], $this->barrier([$a['id']])[$a['id']]);
     }
 
     public function testKeysAreScopedPerApiKey(): void
