@@ -411,7 +411,7 @@ fn run() -> Result<(), Box<dyn Error>> {
         scenarios.push(s.named(
             &format!("args-{}", kind.name()),
             "args",
-            &format!("BatchEmit, 2 concurrent, `{}` argument", kind.name()),
+            &format!("BatchEmit, 2 concurrent, {} argument", kind.name()),
         ));
     }
 
