@@ -16,11 +16,16 @@
 //! different links and could overtake each other). Its reply counts only
 //! the subscribers connected to that node.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
 
 use deadpool_redis::{Connection, Pool, PoolConfig, Runtime, Timeouts};
 use redis::{
     RedisResult, Value,
+    aio::MultiplexedConnection,
     cluster::{ClusterClient, ClusterClientBuilder},
     cluster_async::ClusterConnection,
     cluster_routing::{Route, SingleNodeRoutingInfo, Slot, SlotAddr},
@@ -50,7 +55,7 @@ pub struct Target {
 /// How a target reaches its Redis.
 enum Backend {
     /// One Redis server (or a proxy in front of several).
-    Standalone(Pool),
+    Standalone(Box<StandaloneBackend>),
     /// A Redis Cluster.
     Cluster(Box<ClusterBackend>),
 }
@@ -159,8 +164,11 @@ impl Target {
             let connection = redis::AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(config.redis_timeout))
                 .set_response_timeout(Some(config.redis_timeout));
-            let manager = deadpool_redis::Manager::new_with_config(cfg.redis_url.as_str(), connection)
-                .map_err(|e| e.to_string())?;
+            // Small commands must leave at once: no Nagle delay on the socket.
+            let info = redis::IntoConnectionInfo::into_connection_info(cfg.redis_url.as_str())
+                .map_err(|e| e.to_string())?
+                .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+            let manager = deadpool_redis::Manager::new_with_config(info, connection).map_err(|e| e.to_string())?;
             let t = Some(config.redis_timeout);
             let pool = Pool::builder(manager)
                 .config(PoolConfig {
@@ -175,7 +183,7 @@ impl Target {
                 .runtime(Runtime::Tokio1)
                 .build()
                 .map_err(|e| e.to_string())?;
-            Backend::Standalone(pool)
+            Backend::Standalone(Box::new(StandaloneBackend::new(pool, config.redis_pool_size)))
         };
         Ok(Self {
             name: cfg.name.clone(),
@@ -209,14 +217,26 @@ impl Target {
         result
     }
 
-    /// Runs `f` on a pooled connection of a standalone target.
-    async fn pooled<T>(&self, pool: &Pool, f: impl AsyncFnOnce(&mut Connection) -> RedisResult<T>) -> Result<T, Error> {
-        let mut conn = pool.get().await.map_err(|e| self.unavailable(e))?;
-        match f(&mut conn).await {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                drop(Connection::take(conn));
+    /// Runs `f` on one of a standalone target's shared connections.
+    async fn pooled<T>(
+        &self,
+        backend: &StandaloneBackend,
+        f: impl AsyncFnOnce(&mut MultiplexedConnection) -> RedisResult<T>,
+    ) -> Result<T, Error> {
+        let (slot, mut conn) = backend.connection().await.map_err(|e| self.unavailable(e))?;
+        match tokio::time::timeout(self.timeout, f(&mut conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                backend.discard(slot);
                 Err(self.unavailable(e))
+            }
+            // A connection that stopped answering is replaced as well.
+            Err(_) => {
+                backend.discard(slot);
+                Err(Error::RedisTimeout {
+                    target: self.name.clone(),
+                    timeout: self.timeout,
+                })
             }
         }
     }
@@ -292,6 +312,51 @@ impl Target {
     /// Checks that Redis answers (on a Redis Cluster, every master).
     pub async fn ping(&self) -> Result<(), Error> {
         self.query::<()>(&redis::cmd("PING")).await
+    }
+}
+
+/// A standalone target's connections: `slots` multiplexed connections used
+/// round-robin and shared by every call (a multiplexed connection pipelines
+/// concurrent commands on one socket). The deadpool pool only makes new
+/// connections, within the Redis timeout: checking a connection out for
+/// each call would cost a health-check round trip (UNWATCH + PING) every
+/// time. A connection that fails a command is discarded and replaced on
+/// next use, so the target recovers by itself when Redis returns.
+struct StandaloneBackend {
+    pool: Pool,
+    slots: Vec<std::sync::Mutex<Option<MultiplexedConnection>>>,
+    next: AtomicUsize,
+}
+
+impl StandaloneBackend {
+    fn new(pool: Pool, size: usize) -> Self {
+        Self {
+            pool,
+            slots: (0..size.max(1)).map(|_| std::sync::Mutex::new(None)).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    fn slot(&self, i: usize) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
+        self.slots[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A shared connection and its slot, connecting the slot if it is empty.
+    async fn connection(&self) -> Result<(usize, MultiplexedConnection), deadpool_redis::PoolError> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        if let Some(conn) = self.slot(i).as_ref() {
+            return Ok((i, conn.clone()));
+        }
+        // Taken out of the pool for good: the slot owns it from now on.
+        let conn = Connection::take(self.pool.get().await?);
+        let mut slot = self.slot(i);
+        let conn = slot.get_or_insert(conn).clone();
+        Ok((i, conn))
+    }
+
+    /// Drops a slot's connection after a failure.
+    fn discard(&self, i: usize) {
+        self.slot(i).take();
     }
 }
 
