@@ -23,7 +23,7 @@ use crate::{
     metrics,
     pb::{self, emitter_service_server::EmitterService},
     target::{Reply, Target},
-    validate::Checker,
+    validate::{Checker, Prefix},
 };
 
 /// One operation of the API, borrowed from its request.
@@ -258,12 +258,12 @@ impl Gateway {
 
     /// Validates and encodes one operation without sending it (no I/O).
     pub fn encode(&self, op: Operation<'_>) -> Result<Encoded, Error> {
-        self.encode_at("", op)
+        self.encode_at(Prefix::Root, op)
     }
 
     /// [`encode`](Self::encode) with field paths under `prefix`. Field
     /// violations are reported before an unknown target.
-    fn encode_at(&self, prefix: &str, op: Operation<'_>) -> Result<Encoded, Error> {
+    fn encode_at(&self, prefix: Prefix, op: Operation<'_>) -> Result<Encoded, Error> {
         let mut c = Checker::new(&self.limits, prefix);
         let message = match op {
             Operation::Emit(r) => {
@@ -454,9 +454,9 @@ impl Gateway {
             .iter()
             .enumerate()
             .map(|(i, item)| match &item.op {
-                Some(pb::batch_item::Op::Emit(e)) => self.encode_at(&format!("items[{i}].emit."), Operation::Emit(e)),
+                Some(pb::batch_item::Op::Emit(e)) => self.encode_at(Prefix::Item(i, "emit"), Operation::Emit(e)),
                 Some(pb::batch_item::Op::Broadcast(b)) => {
-                    self.encode_at(&format!("items[{i}].broadcast."), Operation::Broadcast(b))
+                    self.encode_at(Prefix::Item(i, "broadcast"), Operation::Broadcast(b))
                 }
                 None => Err(Error::InvalidArgument(vec![Violation::new(
                     format!("items[{i}]"),

@@ -28,32 +28,56 @@ pub const RESERVED_EVENTS: &[&str] = &[
     "removeListener",
 ];
 
+/// Up to this many rooms, duplicates are found by a linear scan.
+const SMALL_ROOM_LIST: usize = 16;
+
 /// Names a namespace's `serverSideEmit` refuses on top of
 /// [`RESERVED_EVENTS`]: they would fire the server's own lifecycle handlers.
 pub const RESERVED_SERVER_EVENTS: &[&str] = &["connection", "new_namespace"];
+
+/// Where a request's fields sit: the root of a unary call, or one item of
+/// a batch. The path is only formatted when a violation is reported, so a
+/// valid batch item costs no string building.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefix {
+    /// Fields of the request itself (`event`).
+    Root,
+    /// Fields of a batch item's operation (`items[3].emit.event`).
+    Item(usize, &'static str),
+}
+
+impl Prefix {
+    /// The full path of `field`.
+    pub fn path(self, field: impl std::fmt::Display) -> String {
+        match self {
+            Prefix::Root => field.to_string(),
+            Prefix::Item(i, op) => format!("items[{i}].{op}.{field}"),
+        }
+    }
+}
 
 /// Collects violations for one request.
 #[derive(Debug)]
 pub struct Checker<'a> {
     limits: &'a Limits,
-    prefix: String,
+    prefix: Prefix,
     /// Violations found so far.
     pub violations: Vec<Violation>,
 }
 
 impl<'a> Checker<'a> {
     /// A checker whose field paths start with `prefix`.
-    pub fn new(limits: &'a Limits, prefix: impl Into<String>) -> Self {
+    pub fn new(limits: &'a Limits, prefix: Prefix) -> Self {
         Self {
             limits,
-            prefix: prefix.into(),
+            prefix,
             violations: Vec::new(),
         }
     }
 
     fn violation(&mut self, field: impl std::fmt::Display, description: impl Into<String>) {
         self.violations
-            .push(Violation::new(format!("{}{field}", self.prefix), description));
+            .push(Violation::new(self.prefix.path(field), description));
     }
 
     /// The limits in force.
@@ -117,8 +141,14 @@ impl<'a> Checker<'a> {
             );
             return Vec::new();
         }
-        let mut seen = HashSet::with_capacity(rooms.len());
-        let mut out = Vec::with_capacity(rooms.len());
+        // Short lists (the common case) are deduplicated by a linear scan,
+        // which beats hashing every name; long ones through a set.
+        let mut seen = if rooms.len() > SMALL_ROOM_LIST {
+            HashSet::with_capacity(rooms.len())
+        } else {
+            HashSet::new()
+        };
+        let mut out: Vec<String> = Vec::with_capacity(rooms.len());
         for (i, room) in rooms.iter().enumerate() {
             if room.is_empty() {
                 self.violation(format_args!("{field}[{i}]"), "room names must not be empty");
@@ -128,7 +158,11 @@ impl<'a> Checker<'a> {
                     format_args!("{field}[{i}]"),
                     format!("{} bytes, over the limit max_room_bytes = {max}", room.len()),
                 );
-            } else if seen.insert(room.as_str()) {
+            } else if rooms.len() > SMALL_ROOM_LIST {
+                if seen.insert(room.as_str()) {
+                    out.push(room.clone());
+                }
+            } else if !out.contains(room) {
                 out.push(room.clone());
             }
         }
@@ -219,7 +253,7 @@ mod tests {
     #[test]
     fn namespace_normalization() {
         let limits = Limits::default();
-        let mut c = Checker::new(&limits, "");
+        let mut c = Checker::new(&limits, Prefix::Root);
         assert_eq!(c.namespace(""), "/");
         assert_eq!(c.namespace("admin"), "/admin");
         assert_eq!(c.namespace("/admin"), "/admin");
@@ -232,7 +266,7 @@ mod tests {
             max_event_bytes: 12,
             ..Limits::default()
         };
-        let mut c = Checker::new(&limits, "items[2].emit.");
+        let mut c = Checker::new(&limits, Prefix::Item(2, "emit"));
         c.event("event", "", false);
         c.event("event", "connect", false);
         c.event("event", "connection", false);
@@ -251,7 +285,7 @@ mod tests {
             max_rooms: 4,
             ..Limits::default()
         };
-        let mut c = Checker::new(&limits, "");
+        let mut c = Checker::new(&limits, Prefix::Root);
         let r = c.rooms("rooms", &["a".into(), "a".into(), "b".into()], true);
         assert_eq!(r, vec!["a".to_string(), "b".to_string()]);
         c.rooms("rooms", &["".into(), "abcd".into()], true);
@@ -268,7 +302,7 @@ mod tests {
             max_args: 2,
             ..Limits::default()
         };
-        let mut c = Checker::new(&limits, "");
+        let mut c = Checker::new(&limits, Prefix::Root);
         let args = vec![
             pb::Argument {
                 kind: Some(pb::argument::Kind::Json("[".into())),
