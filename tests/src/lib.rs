@@ -9,6 +9,7 @@
 //! - [`Capture`]: a Redis PSUBSCRIBE that records every published message.
 
 pub mod pki;
+pub mod world;
 
 use std::{
     net::{SocketAddr, TcpListener},

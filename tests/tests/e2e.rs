@@ -6,94 +6,19 @@
 
 #![allow(clippy::unwrap_used, reason = "a panic is how a test reports failure")]
 
-use base64::Engine;
 use emitgate::pb;
-use emitgate_e2e::{Gateway, RedisServer, SioClient, Stack, binary, json_arg, msgpack, repo_root, value, violations};
+use emitgate_e2e::world::{World, b64, emit_req, ev};
+use emitgate_e2e::{Stack, binary, json_arg, msgpack, repo_root, value, violations};
 use serde_json::{Value, json};
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 
-use emitgate::pb::emitter_service_client::EmitterServiceClient;
-
-/// Fields drop in order: clients and servers before the Redis they use.
-struct World {
-    c: EmitterServiceClient<Channel>,
-    stack: Stack,
-    gw: Gateway,
-    _redis: RedisServer,
-}
-
-impl World {
-    async fn new() -> Self {
-        let redis = RedisServer::start().await;
-        let stack = Stack::start(&redis.url(), 2).await;
-        let gw = Gateway::start(Gateway::config(&redis.url(), "")).await;
-        let c = gw.client().await;
-        Self {
-            _redis: redis,
-            stack,
-            gw,
-            c,
-        }
-    }
-
-    /// Broadcasts `name` to `nsp`: once a client has it, it has everything
-    /// published before.
-    async fn barrier(&mut self, nsp: &str, name: &str) {
-        self.c
-            .broadcast(pb::BroadcastRequest {
-                namespace: nsp.into(),
-                event: name.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-
-    /// The events each client received before the barrier `name`.
-    async fn received(&mut self, nsp: &str, name: &str, clients: &[&SioClient]) -> Vec<Vec<Value>> {
-        self.barrier(nsp, name).await;
-        let mut out = Vec::new();
-        for c in clients {
-            out.push(self.stack.events_before(c, name).await);
-        }
-        out
-    }
-
-    async fn emit(&mut self, rooms: &[&str], event: &str, args: Vec<pb::Argument>) -> u64 {
-        self.c
-            .emit(emit_req(rooms, event, args))
-            .await
-            .unwrap()
-            .into_inner()
-            .receivers
-    }
-
-    /// The servers never hit a decode error (which would crash a real one).
-    async fn assert_servers_healthy(&self) {
-        assert_eq!(self.stack.errors().await, Vec::<Value>::new());
-    }
-}
-
-fn emit_req(rooms: &[&str], event: &str, args: Vec<pb::Argument>) -> pb::EmitRequest {
-    pb::EmitRequest {
-        rooms: rooms.iter().map(|s| (*s).into()).collect(),
-        event: event.into(),
-        args,
-        ..Default::default()
-    }
-}
-
-fn ev(event: &str, args: Value) -> Value {
-    json!({"event": event, "args": args})
-}
-
-fn b64(bytes: &[u8]) -> Value {
-    json!({"$binary": base64::engine::general_purpose::STANDARD.encode(bytes)})
+async fn world() -> World {
+    World::start(|url| async move { Stack::start(&url, 2).await }, "").await
 }
 
 #[tokio::test]
 async fn emit_to_a_room_reaches_its_members_on_every_server_only() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/", 0, &["room1"]).await;
     let b = w.stack.connect("/", 1, &["room1"]).await;
     let other = w.stack.connect("/", 1, &["room2"]).await;
@@ -108,7 +33,7 @@ async fn emit_to_a_room_reaches_its_members_on_every_server_only() {
 
 #[tokio::test]
 async fn several_rooms_reach_each_member_once_and_socket_ids_are_rooms() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let both = w.stack.connect("/", 0, &["r1", "r2"]).await;
     let r2 = w.stack.connect("/", 1, &["r2"]).await;
     let r3 = w.stack.connect("/", 1, &["r3"]).await;
@@ -124,7 +49,7 @@ async fn several_rooms_reach_each_member_once_and_socket_ids_are_rooms() {
 
 #[tokio::test]
 async fn except_rooms_and_broadcast() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let muted = w.stack.connect("/", 0, &["muted", "room1"]).await;
     let a = w.stack.connect("/", 1, &["room1"]).await;
     let b = w.stack.connect("/", 0, &[]).await;
@@ -150,7 +75,7 @@ async fn except_rooms_and_broadcast() {
 
 #[tokio::test]
 async fn namespaces_are_separate_and_the_leading_slash_is_added() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let admin = w.stack.connect("/admin", 1, &["ops"]).await;
     let root = w.stack.connect("/", 0, &["ops"]).await;
     w.c.emit(pb::EmitRequest {
@@ -174,7 +99,7 @@ async fn namespaces_are_separate_and_the_leading_slash_is_added() {
 
 #[tokio::test]
 async fn argument_kinds_arrive_as_the_client_expects() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/", 0, &["r"]).await;
     // {name: "a.bin", data: <bin "abc">, big: 2^60} pre-encoded, as SDKs send nested binary.
     let nested = hex::decode("83a46e616d65a5612e62696ea464617461c403616263a3626967cf1000000000000000").unwrap();
@@ -212,7 +137,7 @@ async fn argument_kinds_arrive_as_the_client_expects() {
 
 #[tokio::test]
 async fn unicode_names_and_a_large_payload() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/名前空間", 1, &["部屋"]).await;
     let big = "x".repeat(900_000);
     w.c.emit(pb::EmitRequest {
@@ -231,7 +156,7 @@ async fn unicode_names_and_a_large_payload() {
 
 #[tokio::test]
 async fn volatile_and_compress_flags_are_delivered_to_connected_clients() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/", 0, &["r"]).await;
     w.c.emit(pb::EmitRequest {
         flags: Some(pb::EmitFlags {
@@ -258,7 +183,7 @@ async fn volatile_and_compress_flags_are_delivered_to_connected_clients() {
 
 #[tokio::test]
 async fn batch_emit_delivers_valid_items_and_atomic_batches_all_or_nothing() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let u1 = w.stack.connect("/", 0, &["u:1"]).await;
     let u2 = w.stack.connect("/", 1, &["u:2"]).await;
     let item = |op| pb::BatchItem { op: Some(op) };
@@ -312,7 +237,7 @@ async fn batch_emit_delivers_valid_items_and_atomic_batches_all_or_nothing() {
 
 #[tokio::test]
 async fn sockets_join_then_emit_and_sockets_leave() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/", 0, &["room1"]).await;
     let b = w.stack.connect("/", 1, &["room1", "vip"]).await;
     let c = w.stack.connect("/", 1, &[]).await;
@@ -354,7 +279,7 @@ async fn sockets_join_then_emit_and_sockets_leave() {
 
 #[tokio::test]
 async fn disconnect_sockets_with_and_without_close() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/", 0, &["kick"]).await;
     let b = w.stack.connect("/", 1, &["kick"]).await;
     let stay = w.stack.connect("/", 1, &["stay"]).await;
@@ -385,7 +310,7 @@ async fn disconnect_sockets_with_and_without_close() {
 
 #[tokio::test]
 async fn server_side_emit_reaches_the_servers_handlers() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     w.stack.listen("/", "hello").await;
     let r =
         w.c.server_side_emit(pb::ServerSideEmitRequest {
@@ -410,7 +335,7 @@ async fn server_side_emit_reaches_the_servers_handlers() {
 
 #[tokio::test]
 async fn rejected_calls_reach_nobody_and_disconnect_nobody() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/", 0, &["r"]).await;
     let b = w.stack.connect("/", 1, &[]).await;
     for event in ["connect", "disconnect", "connect_error", "newListener"] {
@@ -439,7 +364,7 @@ async fn rejected_calls_reach_nobody_and_disconnect_nobody() {
 /// reaches a client.
 #[tokio::test]
 async fn grpcurl_drives_the_gateway_through_reflection() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/", 0, &["ops"]).await;
     let grpcurl =
         std::env::var("GRPCURL").unwrap_or_else(|_| repo_root().join(".tools/bin/grpcurl").display().to_string());

@@ -7,93 +7,26 @@
 
 #![allow(clippy::unwrap_used, reason = "a panic is how a test reports failure")]
 
-use base64::Engine;
-use emitgate::pb::{self, emitter_service_client::EmitterServiceClient};
-use emitgate_e2e::{Gateway, RedisServer, SioClient, Stack, binary, json_arg, msgpack, value, violations};
+use emitgate::pb;
+use emitgate_e2e::world::{World, b64, emit_req, ev};
+use emitgate_e2e::{Gateway, Stack, binary, json_arg, msgpack, value, violations};
 use serde_json::{Value, json};
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 
-/// Fields drop in order: clients and servers before the Redis they use.
-struct World {
-    c: EmitterServiceClient<Channel>,
-    stack: Stack,
-    _gw: Gateway,
-    _redis: RedisServer,
+async fn world() -> World {
+    with_channel("socketio", "").await
 }
 
-impl World {
-    async fn new() -> Self {
-        Self::with_channel("socketio", "").await
-    }
-
-    /// Servers on `channel`; the gateway's default target is a
-    /// python-socketio target with `target_options`.
-    async fn with_channel(channel: &str, target_options: &str) -> Self {
-        let redis = RedisServer::start().await;
-        let stack = Stack::python_socketio(&redis.url(), 2, channel).await;
-        let toml = format!("[[targets]]\nname = \"default\"\ndialect = \"python-socketio\"\n{target_options}");
-        let gw = Gateway::start(Gateway::config(&redis.url(), &toml)).await;
-        let c = gw.client().await;
-        Self {
-            _redis: redis,
-            stack,
-            _gw: gw,
-            c,
-        }
-    }
-
-    async fn barrier(&mut self, nsp: &str, name: &str) {
-        self.c
-            .broadcast(pb::BroadcastRequest {
-                namespace: nsp.into(),
-                event: name.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-
-    /// The events each client received before the barrier `name`.
-    async fn received(&mut self, nsp: &str, name: &str, clients: &[&SioClient]) -> Vec<Vec<Value>> {
-        self.barrier(nsp, name).await;
-        let mut out = Vec::new();
-        for c in clients {
-            out.push(self.stack.events_before(c, name).await);
-        }
-        out
-    }
-
-    async fn emit(&mut self, rooms: &[&str], event: &str, args: Vec<pb::Argument>) -> u64 {
-        self.c
-            .emit(emit_req(rooms, event, args))
-            .await
-            .unwrap()
-            .into_inner()
-            .receivers
-    }
-
-    /// No python-socketio server logged an error (e.g. in its pub/sub
-    /// listener).
-    async fn assert_servers_healthy(&self) {
-        assert_eq!(self.stack.errors().await, Vec::<Value>::new());
-    }
-}
-
-fn emit_req(rooms: &[&str], event: &str, args: Vec<pb::Argument>) -> pb::EmitRequest {
-    pb::EmitRequest {
-        rooms: rooms.iter().map(|s| (*s).into()).collect(),
-        event: event.into(),
-        args,
-        ..Default::default()
-    }
-}
-
-fn ev(event: &str, args: Value) -> Value {
-    json!({"event": event, "args": args})
-}
-
-fn b64(bytes: &[u8]) -> Value {
-    json!({"$binary": base64::engine::general_purpose::STANDARD.encode(bytes)})
+/// Servers on `channel`; the gateway's default target is a python-socketio
+/// target with `target_options`.
+async fn with_channel(channel: &str, target_options: &str) -> World {
+    let toml = format!("[[targets]]\nname = \"default\"\ndialect = \"python-socketio\"\n{target_options}");
+    let channel = channel.to_owned();
+    World::start(
+        |url| async move { Stack::python_socketio(&url, 2, &channel).await },
+        &toml,
+    )
+    .await
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -103,7 +36,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 
 #[tokio::test]
 async fn emit_to_a_room_reaches_its_members_on_every_server_only() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/", 0, &["room1"]).await;
     let b = w.stack.connect("/", 1, &["room1"]).await;
     let other = w.stack.connect("/", 1, &["room2"]).await;
@@ -118,7 +51,7 @@ async fn emit_to_a_room_reaches_its_members_on_every_server_only() {
 
 #[tokio::test]
 async fn several_rooms_reach_each_member_once_and_socket_ids_are_rooms() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let both = w.stack.connect("/", 0, &["r1", "r2"]).await;
     let r2 = w.stack.connect("/", 1, &["r2"]).await;
     let r3 = w.stack.connect("/", 1, &["r3"]).await;
@@ -134,7 +67,7 @@ async fn several_rooms_reach_each_member_once_and_socket_ids_are_rooms() {
 
 #[tokio::test]
 async fn except_skips_socket_ids_and_a_room_name_there_is_refused() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let muted = w.stack.connect("/", 0, &["room1"]).await;
     let a = w.stack.connect("/", 1, &["room1"]).await;
     let b = w.stack.connect("/", 0, &[]).await;
@@ -172,7 +105,7 @@ async fn except_skips_socket_ids_and_a_room_name_there_is_refused() {
 
 #[tokio::test]
 async fn namespaces_are_separate_and_the_leading_slash_is_added() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let admin = w.stack.connect("/admin", 1, &["ops"]).await;
     let root = w.stack.connect("/", 0, &["ops"]).await;
     w.c.emit(pb::EmitRequest {
@@ -196,7 +129,7 @@ async fn namespaces_are_separate_and_the_leading_slash_is_added() {
 
 #[tokio::test]
 async fn argument_kinds_and_counts_arrive_as_the_client_expects() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/", 0, &["r"]).await;
     // {name: "a.bin", data: <bin "abc">, list: [<bin 01>, 2]} pre-encoded.
     let nested = hex::decode("83a46e616d65a5612e62696ea464617461c403616263a46c69737492c4010102").unwrap();
@@ -241,7 +174,7 @@ async fn argument_kinds_and_counts_arrive_as_the_client_expects() {
 
 #[tokio::test]
 async fn unicode_names_and_a_large_payload() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/名前空間", 1, &["部屋"]).await;
     let big = "x".repeat(500_000);
     w.c.emit(pb::EmitRequest {
@@ -263,7 +196,7 @@ async fn unicode_names_and_a_large_payload() {
 
 #[tokio::test]
 async fn batch_emit_delivers_valid_items_and_refuses_what_python_cannot_express() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let u1 = w.stack.connect("/", 0, &["u:1"]).await;
     let u2 = w.stack.connect("/", 1, &["u:2"]).await;
     let item = |op| pb::BatchItem { op: Some(op) };
@@ -299,7 +232,7 @@ async fn batch_emit_delivers_valid_items_and_refuses_what_python_cannot_express(
 
 #[tokio::test]
 async fn sockets_join_leave_and_close_room_by_socket_id() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/", 0, &["room1"]).await;
     let b = w.stack.connect("/", 1, &["room1"]).await;
     let c = w.stack.connect("/", 1, &[]).await;
@@ -364,7 +297,7 @@ async fn sockets_join_leave_and_close_room_by_socket_id() {
 
 #[tokio::test]
 async fn disconnect_sockets_by_socket_id() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/", 0, &["kick"]).await;
     let b = w.stack.connect("/", 1, &["kick"]).await;
     let stay = w.stack.connect("/", 1, &["kick"]).await;
@@ -384,7 +317,7 @@ async fn disconnect_sockets_by_socket_id() {
 
 #[tokio::test]
 async fn rejected_and_unsupported_calls_reach_nobody_and_disconnect_nobody() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/", 0, &["r"]).await;
     let b = w.stack.connect("/", 1, &[]).await;
     let err = w.c.emit(emit_req(&["r"], "connect", vec![])).await.unwrap_err();
@@ -450,7 +383,7 @@ async fn rejected_and_unsupported_calls_reach_nobody_and_disconnect_nobody() {
 /// `channel` option reaches them, the default channel reaches nobody.
 #[tokio::test]
 async fn a_flask_socketio_channel_and_the_single_data_shape() {
-    let mut w = World::with_channel(
+    let mut w = with_channel(
         "flask-socketio",
         "channel = \"flask-socketio\"\ndata_shape = \"single\"",
     )

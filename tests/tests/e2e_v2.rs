@@ -6,90 +6,18 @@
 
 #![allow(clippy::unwrap_used, reason = "a panic is how a test reports failure")]
 
-use base64::Engine;
-use emitgate::pb::{self, emitter_service_client::EmitterServiceClient};
-use emitgate_e2e::{Gateway, RedisServer, SioClient, Stack, binary, json_arg, msgpack, value, violations};
+use emitgate::pb;
+use emitgate_e2e::world::{World, b64, emit_req, ev};
+use emitgate_e2e::{Stack, binary, json_arg, msgpack, value, violations};
 use serde_json::{Value, json};
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 
-/// Fields drop in order: clients and servers before the Redis they use.
-struct World {
-    c: EmitterServiceClient<Channel>,
-    stack: Stack,
-    _gw: Gateway,
-    _redis: RedisServer,
-}
-
-impl World {
-    async fn new() -> Self {
-        let redis = RedisServer::start().await;
-        let stack = Stack::socketio_v2(&redis.url(), 2).await;
-        let gw = Gateway::start(Gateway::config(
-            &redis.url(),
-            "[[targets]]\nname = \"default\"\ndialect = \"socketio-v2\"\n",
-        ))
-        .await;
-        let c = gw.client().await;
-        Self {
-            _redis: redis,
-            stack,
-            _gw: gw,
-            c,
-        }
-    }
-
-    async fn barrier(&mut self, nsp: &str, name: &str) {
-        self.c
-            .broadcast(pb::BroadcastRequest {
-                namespace: nsp.into(),
-                event: name.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-
-    /// The events each client received before the barrier `name`.
-    async fn received(&mut self, nsp: &str, name: &str, clients: &[&SioClient]) -> Vec<Vec<Value>> {
-        self.barrier(nsp, name).await;
-        let mut out = Vec::new();
-        for c in clients {
-            out.push(self.stack.events_before(c, name).await);
-        }
-        out
-    }
-
-    async fn emit(&mut self, rooms: &[&str], event: &str, args: Vec<pb::Argument>) -> u64 {
-        self.c
-            .emit(emit_req(rooms, event, args))
-            .await
-            .unwrap()
-            .into_inner()
-            .receivers
-    }
-
-    /// No server threw (a malformed packet is an uncaught exception in a
-    /// socket.io-redis 5 server) and no adapter reported an error.
-    async fn assert_servers_healthy(&self) {
-        assert_eq!(self.stack.errors().await, Vec::<Value>::new());
-    }
-}
-
-fn emit_req(rooms: &[&str], event: &str, args: Vec<pb::Argument>) -> pb::EmitRequest {
-    pb::EmitRequest {
-        rooms: rooms.iter().map(|s| (*s).into()).collect(),
-        event: event.into(),
-        args,
-        ..Default::default()
-    }
-}
-
-fn ev(event: &str, args: Value) -> Value {
-    json!({"event": event, "args": args})
-}
-
-fn b64(bytes: &[u8]) -> Value {
-    json!({"$binary": base64::engine::general_purpose::STANDARD.encode(bytes)})
+async fn world() -> World {
+    World::start(
+        |url| async move { Stack::socketio_v2(&url, 2).await },
+        "[[targets]]\nname = \"default\"\ndialect = \"socketio-v2\"\n",
+    )
+    .await
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -99,7 +27,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 
 #[tokio::test]
 async fn emit_to_a_room_reaches_its_members_on_every_server_only() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/", 0, &["room1"]).await;
     let b = w.stack.connect("/", 1, &["room1"]).await;
     let other = w.stack.connect("/", 1, &["room2"]).await;
@@ -114,7 +42,7 @@ async fn emit_to_a_room_reaches_its_members_on_every_server_only() {
 
 #[tokio::test]
 async fn several_rooms_reach_each_member_once_and_socket_ids_are_rooms() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let both = w.stack.connect("/", 0, &["r1", "r2"]).await;
     let r2 = w.stack.connect("/", 1, &["r2"]).await;
     let r3 = w.stack.connect("/", 1, &["r3"]).await;
@@ -130,7 +58,7 @@ async fn several_rooms_reach_each_member_once_and_socket_ids_are_rooms() {
 
 #[tokio::test]
 async fn except_skips_socket_ids_and_a_room_name_there_is_refused() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let muted = w.stack.connect("/", 0, &["room1"]).await;
     let a = w.stack.connect("/", 1, &["room1"]).await;
     let b = w.stack.connect("/", 0, &[]).await;
@@ -167,7 +95,7 @@ async fn except_skips_socket_ids_and_a_room_name_there_is_refused() {
 
 #[tokio::test]
 async fn namespaces_are_separate_and_their_socket_ids_carry_the_namespace() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let admin = w.stack.connect("/admin", 1, &["ops"]).await;
     let skipped = w.stack.connect("/admin", 0, &["ops"]).await;
     let root = w.stack.connect("/", 0, &["ops"]).await;
@@ -195,7 +123,7 @@ async fn namespaces_are_separate_and_their_socket_ids_carry_the_namespace() {
 
 #[tokio::test]
 async fn binary_arguments_arrive_as_buffers_through_binary_event_packets() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/", 0, &["r"]).await;
     let b = w.stack.connect("/", 1, &["r"]).await;
     // {name: "a.bin", data: <bin "abc">, list: [<bin 01>, 2]} pre-encoded.
@@ -245,7 +173,7 @@ async fn binary_arguments_arrive_as_buffers_through_binary_event_packets() {
 
 #[tokio::test]
 async fn unicode_names_and_a_large_payload() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/名前空間", 1, &["部屋"]).await;
     let big = "x".repeat(500_000);
     w.c.emit(pb::EmitRequest {
@@ -264,7 +192,7 @@ async fn unicode_names_and_a_large_payload() {
 
 #[tokio::test]
 async fn batch_emit_delivers_valid_items() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let u1 = w.stack.connect("/", 0, &["u:1"]).await;
     let u2 = w.stack.connect("/", 1, &["u:2"]).await;
     let item = |op| pb::BatchItem { op: Some(op) };
@@ -293,7 +221,7 @@ async fn batch_emit_delivers_valid_items() {
 
 #[tokio::test]
 async fn remote_join_leave_and_disconnect_by_socket_id() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/", 0, &["room1"]).await;
     let b = w.stack.connect("/", 1, &["room1"]).await;
     let c = w.stack.connect("/", 1, &[]).await;
@@ -350,7 +278,7 @@ async fn remote_join_leave_and_disconnect_by_socket_id() {
 
 #[tokio::test]
 async fn server_side_emit_is_a_custom_request_to_every_server() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     w.stack.listen("/", "hello").await;
     let r =
         w.c.server_side_emit(pb::ServerSideEmitRequest {
@@ -385,7 +313,7 @@ async fn server_side_emit_is_a_custom_request_to_every_server() {
 
 #[tokio::test]
 async fn rejected_calls_reach_nobody_and_disconnect_nobody() {
-    let mut w = World::new().await;
+    let mut w = world().await;
     let a = w.stack.connect("/", 0, &["r"]).await;
     let b = w.stack.connect("/", 1, &[]).await;
     for event in ["connect", "disconnect"] {
