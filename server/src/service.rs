@@ -485,15 +485,18 @@ impl Gateway {
                 Err(e) => item_error(e),
             })
             .collect();
+        // From here on an item is either still to be sent, or already
+        // answered in `results`.
+        let mut to_send: Vec<Option<Encoded>> = encoded.into_iter().map(Result::ok).collect();
 
         // Idempotency keys: duplicates are answered from their first result
         // and left out of the pipeline. A key repeated within this batch is a
         // duplicate of its first item here, answered once that one is sent.
-        let mut reserved: Vec<Option<String>> = vec![None; encoded.len()];
+        let mut reserved: Vec<Option<String>> = vec![None; to_send.len()];
         let mut repeats: Vec<(usize, usize)> = Vec::new();
         let mut first_with_key: HashMap<String, usize> = HashMap::new();
-        for (i, e) in encoded.iter_mut().enumerate() {
-            let Ok(x) = e else { continue };
+        for (i, item) in to_send.iter_mut().enumerate() {
+            let Some(x) = item else { continue };
             let key = req.items[i].op.as_ref().map_or("", |op| match op {
                 pb::batch_item::Op::Emit(r) => r.idempotency_key.as_str(),
                 pb::batch_item::Op::Broadcast(r) => r.idempotency_key.as_str(),
@@ -504,7 +507,7 @@ impl Gateway {
             let redis_key = idempotency::redis_key(adm.key_id(), &x.target.name, key);
             if let Some(&first) = first_with_key.get(&redis_key) {
                 repeats.push((i, first));
-                *e = Err(Error::IdempotencyInProgress(key.to_owned()));
+                *item = None;
                 continue;
             }
             first_with_key.insert(redis_key.clone(), i);
@@ -518,20 +521,19 @@ impl Gateway {
                         duplicate: true,
                         ..Default::default()
                     };
-                    // Answered: keep it out of the pipeline.
-                    *e = Err(Error::IdempotencyInProgress(key.to_owned()));
+                    *item = None;
                 }
                 Err(err) => {
                     results[i] = item_error(&err);
-                    *e = Err(err);
+                    *item = None;
                 }
             }
         }
 
         // One pipeline per target, items in request order.
         let mut groups: Vec<TargetBatch> = Vec::new();
-        for (i, p) in encoded.into_iter().enumerate() {
-            let Ok(p) = p else { continue };
+        for (i, p) in to_send.into_iter().enumerate() {
+            let Some(p) = p else { continue };
             let slot = match groups.iter().position(|g| Arc::ptr_eq(&g.target, &p.target)) {
                 Some(slot) => slot,
                 None => {
