@@ -748,25 +748,19 @@ fn answer<T>(method: &'static str, started: Instant, result: Result<T, Error>) -
             grpc_method: method,
         })
         .observe(started.elapsed().as_secs_f64());
-    match &result {
-        Err(Error::Unauthenticated(_)) => m
-            .auth_failures
-            .get_or_create(&metrics::ReasonLabels {
-                reason: "unauthenticated",
-            })
-            .inc(),
-        Err(Error::PermissionDenied(_)) => m
-            .auth_failures
-            .get_or_create(&metrics::ReasonLabels {
-                reason: "permission_denied",
-            })
-            .inc(),
-        Err(Error::RateLimited { key, .. }) => m
-            .rate_limited
-            .get_or_create(&metrics::KeyLabels { key: key.clone() })
-            .inc(),
-        _ => 0,
+    let auth_failure = match &result {
+        Err(Error::Unauthenticated(_)) => Some("unauthenticated"),
+        Err(Error::PermissionDenied(_)) => Some("permission_denied"),
+        _ => None,
     };
+    if let Some(reason) = auth_failure {
+        m.auth_failures.get_or_create(&metrics::ReasonLabels { reason }).inc();
+    }
+    if let Err(Error::RateLimited { key, .. }) = &result {
+        m.rate_limited
+            .get_or_create(&metrics::KeyLabels { key: key.clone() })
+            .inc();
+    }
     match result {
         Ok(v) => Ok(Response::new(v)),
         Err(e) => {
