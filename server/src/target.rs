@@ -200,8 +200,9 @@ impl Target {
         }
     }
 
-    /// Bounds `work` by the Redis timeout. A connection that failed (or
-    /// timed out) is dropped so the next call reconnects.
+    /// Bounds a Redis Cluster call by the Redis timeout; after a failure
+    /// the cluster connection is rebuilt from the seeds on next use.
+    /// (Standalone calls are bounded in [`Self::pooled`].)
     async fn bounded<T>(&self, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
         let result = tokio::time::timeout(self.timeout, work).await.unwrap_or_else(|_| {
             Err(Error::RedisTimeout {
@@ -217,14 +218,23 @@ impl Target {
         result
     }
 
-    /// Runs `f` on one of a standalone target's shared connections.
+    /// Runs `f` on one of a standalone target's shared connections, the
+    /// whole call (connecting included) bounded by the Redis timeout.
     async fn pooled<T>(
         &self,
         backend: &StandaloneBackend,
         f: impl AsyncFnOnce(&mut MultiplexedConnection) -> RedisResult<T>,
     ) -> Result<T, Error> {
-        let (slot, mut conn) = backend.connection().await.map_err(|e| self.unavailable(e))?;
-        match tokio::time::timeout(self.timeout, f(&mut conn)).await {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let timed_out = || Error::RedisTimeout {
+            target: self.name.clone(),
+            timeout: self.timeout,
+        };
+        let (slot, mut conn) = tokio::time::timeout_at(deadline, backend.connection())
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| self.unavailable(e))?;
+        match tokio::time::timeout_at(deadline, f(&mut conn)).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 backend.discard(slot);
@@ -233,46 +243,43 @@ impl Target {
             // A connection that stopped answering is replaced as well.
             Err(_) => {
                 backend.discard(slot);
-                Err(Error::RedisTimeout {
-                    target: self.name.clone(),
-                    timeout: self.timeout,
-                })
+                Err(timed_out())
             }
         }
     }
 
     /// Runs one command.
     async fn command_value(&self, cmd: &redis::Cmd) -> Result<Value, Error> {
-        self.bounded(async {
-            match &self.backend {
-                Backend::Standalone(pool) => self.pooled(pool, async |conn| cmd.query_async(conn).await).await,
-                Backend::Cluster(c) => {
+        match &self.backend {
+            Backend::Standalone(pool) => self.pooled(pool, async |conn| cmd.query_async(conn).await).await,
+            Backend::Cluster(c) => {
+                self.bounded(async {
                     let mut conn = c.connection().await.map_err(|e| self.unavailable(e))?;
                     cmd.query_async(&mut conn).await.map_err(|e| self.unavailable(e))
-                }
+                })
+                .await
             }
-        })
-        .await
+        }
     }
 
     /// Sends single messages, in order; returns each one's raw reply.
     async fn pipeline_values(&self, parts: &[&Message]) -> Result<Vec<Value>, Error> {
-        self.bounded(async {
-            match &self.backend {
-                Backend::Standalone(pool) => {
-                    let mut pipe = redis::Pipeline::with_capacity(parts.len());
-                    for part in parts {
-                        pipe.add_command(command(part));
-                    }
-                    self.pooled(pool, async |conn| pipe.query_async(conn).await).await
+        match &self.backend {
+            Backend::Standalone(pool) => {
+                let mut pipe = redis::Pipeline::with_capacity(parts.len());
+                for part in parts {
+                    pipe.add_command(command(part));
                 }
-                Backend::Cluster(c) => {
+                self.pooled(pool, async |conn| pipe.query_async(conn).await).await
+            }
+            Backend::Cluster(c) => {
+                self.bounded(async {
                     let conn = c.connection().await.map_err(|e| self.unavailable(e))?;
                     per_slot_pipelines(&conn, parts).await.map_err(|e| self.unavailable(e))
-                }
+                })
+                .await
             }
-        })
-        .await
+        }
     }
 
     /// Sends one message (the parts of a [`Message::Sequence`] in one
