@@ -14,7 +14,8 @@
 //! them in the order they were sent, whatever their channels (routed by
 //! channel, messages of different channels would cross the bus on
 //! different links and could overtake each other). Its reply counts only
-//! the subscribers connected to that node.
+//! the subscribers connected to that node. [`crate::cluster`] holds that
+//! connection and follows the owner across failovers.
 
 use std::{
     collections::HashMap,
@@ -28,10 +29,11 @@ use redis::{
     aio::MultiplexedConnection,
     cluster::{ClusterClient, ClusterClientBuilder},
     cluster_async::ClusterConnection,
-    cluster_routing::{Route, SingleNodeRoutingInfo, Slot, SlotAddr},
+    cluster_routing::Slot,
 };
 
 use crate::{
+    cluster::Topology,
     codec::{Dialect, Message},
     config::{Config, TargetConfig},
     error::Error,
@@ -62,6 +64,9 @@ enum Backend {
 
 /// A Redis Cluster client and its shared, lazily made connection.
 struct ClusterBackend {
+    /// The publish node and the cluster's health, watched by the gateway.
+    topology: Topology,
+    /// Keyed commands, routed by slot.
     client: ClusterClient,
     /// The multiplexed connection every call clones; dropped after a failure
     /// so that the next call rediscovers the cluster from the seeds.
@@ -148,13 +153,15 @@ impl Target {
             let seeds: Vec<&str> = std::iter::once(cfg.redis_url.as_str())
                 .chain(cfg.cluster_seeds.iter().map(String::as_str))
                 .collect();
-            let client = ClusterClientBuilder::new(seeds)
+            let client = ClusterClientBuilder::new(seeds.clone())
                 .connection_timeout(config.redis_timeout)
                 .response_timeout(config.redis_timeout)
                 .retries(CLUSTER_RETRIES)
                 .build()
                 .map_err(|e| e.to_string())?;
+            let topology = Topology::new(&cfg.name, &seeds, config.redis_timeout).map_err(|e| e.to_string())?;
             Backend::Cluster(Box::new(ClusterBackend {
+                topology,
                 client,
                 conn: tokio::sync::Mutex::new(None),
             }))
@@ -273,11 +280,8 @@ impl Target {
                 self.pooled(pool, async |conn| pipe.query_async(conn).await).await
             }
             Backend::Cluster(c) => {
-                self.bounded(async {
-                    let conn = c.connection().await.map_err(|e| self.unavailable(e))?;
-                    per_slot_pipelines(&conn, parts).await.map_err(|e| self.unavailable(e))
-                })
-                .await
+                self.bounded(async { per_slot_pipelines(c, parts).await.map_err(|e| self.unavailable(e)) })
+                    .await
             }
         }
     }
@@ -316,9 +320,29 @@ impl Target {
         redis::from_redis_value(value).map_err(|e| self.unavailable(e))
     }
 
-    /// Checks that Redis answers (on a Redis Cluster, every master).
+    /// Checks that Redis answers (on a Redis Cluster: that every slot has a
+    /// master and every master answers; this also follows a change of the
+    /// publish node).
     pub async fn ping(&self) -> Result<(), Error> {
-        self.query::<()>(&redis::cmd("PING")).await
+        match &self.backend {
+            Backend::Standalone(_) => self.query::<()>(&redis::cmd("PING")).await,
+            Backend::Cluster(c) => {
+                let changed = tokio::time::timeout(self.timeout * 2, c.topology.check())
+                    .await
+                    .map_err(|_| Error::RedisTimeout {
+                        target: self.name.clone(),
+                        timeout: self.timeout,
+                    })?
+                    .map_err(|e| self.unavailable(e))?;
+                if changed {
+                    // The redis-rs client learns the new masters from scratch
+                    // instead of retrying the ones that are gone.
+                    tracing::info!(target_name = %self.name, "cluster masters changed: refreshing the slot map");
+                    c.reset();
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -367,13 +391,11 @@ impl StandaloneBackend {
     }
 }
 
-/// The slot whose master receives every PUBLISH of a cluster target.
-const PUBLISH_SLOT: u16 = 0;
-
 /// Where a message goes in a Redis Cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum ClusterRoute {
-    /// PUBLISH: the master of [`PUBLISH_SLOT`], for every channel.
+    /// PUBLISH: the publish node ([`crate::cluster::PUBLISH_SLOT`]'s master),
+    /// for every channel.
     PublishNode,
     /// A keyed command (SPUBLISH, XADD): the master of its key's slot.
     Slot(Slot),
@@ -382,7 +404,7 @@ enum ClusterRoute {
 /// Sends `parts` to a Redis Cluster as one pipeline per destination (see
 /// [`ClusterRoute`]), all concurrently, and returns the replies in `parts`
 /// order. A pipeline keeps its messages' order.
-async fn per_slot_pipelines(conn: &ClusterConnection, parts: &[&Message]) -> RedisResult<Vec<Value>> {
+async fn per_slot_pipelines(backend: &ClusterBackend, parts: &[&Message]) -> Result<Vec<Value>, String> {
     let mut group_of: HashMap<ClusterRoute, usize> = HashMap::new();
     let mut groups: Vec<(ClusterRoute, Vec<usize>)> = Vec::new();
     for (i, part) in parts.iter().enumerate() {
@@ -396,20 +418,27 @@ async fn per_slot_pipelines(conn: &ClusterConnection, parts: &[&Message]) -> Red
         });
         groups[g].1.push(i);
     }
+    let keyed = groups.iter().any(|(route, _)| matches!(route, ClusterRoute::Slot(_)));
+    let conn = if keyed {
+        Some(backend.connection().await.map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
     let sends = groups.iter().map(|(route, indices)| {
         let mut pipe = redis::Pipeline::with_capacity(indices.len());
         for &i in indices {
             pipe.add_command(command(parts[i]));
         }
-        let mut conn = conn.clone();
+        let conn = conn.clone();
         let route = *route;
         async move {
-            match route {
-                ClusterRoute::PublishNode => {
-                    let node = SingleNodeRoutingInfo::SpecificNode(Route::new(PUBLISH_SLOT, SlotAddr::Master));
-                    conn.route_pipeline(pipe, 0, indices.len(), node).await
-                }
-                ClusterRoute::Slot(_) => pipe.query_async::<Vec<Value>>(&mut conn).await,
+            match (route, conn) {
+                (ClusterRoute::PublishNode, _) => backend.topology.publish(&pipe).await.map_err(|e| e.to_string()),
+                (ClusterRoute::Slot(_), Some(mut conn)) => pipe
+                    .query_async::<Vec<Value>>(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string()),
+                (ClusterRoute::Slot(_), None) => Err("no cluster connection".to_owned()),
             }
         }
     });
