@@ -59,8 +59,14 @@ fn keygen(id: &str) -> std::process::ExitCode {
     }
 }
 
+/// The log filter when `RUST_LOG` is not set. The redis client's own
+/// warnings are left out: it repeats a dead cluster node's connection error
+/// on every retry, and the gateway reports Redis failures itself (once per
+/// node, then rate-limited, and in every UNAVAILABLE answer).
+const DEFAULT_LOG_FILTER: &str = "info,redis=error";
+
 fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         // Colour only on a terminal: logs piped to files or collectors stay plain.
