@@ -29,9 +29,10 @@ use crate::{STARTUP_TIMEOUT, SioClient, Stack, free_port, repo_root};
 /// The offset between a cluster node's client port and its cluster bus port.
 const CLUSTER_BUS_OFFSET: u16 = 10_000;
 
-/// A Redis Cluster of masters only, on loopback.
+/// A Redis Cluster on loopback: masters only ([`RedisCluster::start`]) or
+/// masters with replicas ([`RedisCluster::start_with_replicas`]).
 pub struct RedisCluster {
-    nodes: Vec<std::process::Child>,
+    nodes: Vec<Option<std::process::Child>>,
     /// The nodes' client ports.
     pub ports: Vec<u16>,
     dir: PathBuf,
@@ -53,7 +54,17 @@ impl RedisCluster {
     /// Starts `masters` nodes, joins them into a cluster that covers every
     /// slot, and waits until every node reports `cluster_state:ok`.
     pub async fn start(masters: usize) -> Self {
-        let ports: Vec<u16> = (0..masters).map(|_| free_cluster_port()).collect();
+        Self::start_with_replicas(masters, 0, 5000).await
+    }
+
+    /// Starts `masters * (1 + replicas)` nodes with `cluster-node-timeout`
+    /// `node_timeout_ms` (how long a master may be unreachable before its
+    /// replica takes over), joins them so that every master has `replicas`
+    /// replicas, and waits until every node reports `cluster_state:ok` and
+    /// every replica is in sync.
+    pub async fn start_with_replicas(masters: usize, replicas: usize, node_timeout_ms: u64) -> Self {
+        let ports: Vec<u16> = (0..masters * (1 + replicas)).map(|_| free_cluster_port()).collect();
+        let node_timeout = node_timeout_ms.to_string();
         let dir = std::env::temp_dir().join(format!("emitgate-cluster-{}-{}", std::process::id(), ports[0]));
         std::fs::create_dir_all(&dir).expect("cluster dir");
         let mut cluster = Self {
@@ -74,7 +85,7 @@ impl RedisCluster {
                     "--cluster-config-file",
                     &format!("nodes-{p}.conf"),
                     "--cluster-node-timeout",
-                    "5000",
+                    &node_timeout,
                     "--save",
                     "",
                     "--appendonly",
@@ -86,7 +97,7 @@ impl RedisCluster {
                 .stderr(Stdio::inherit())
                 .spawn()
                 .expect("redis-server not found: run `make setup`");
-            cluster.nodes.push(child);
+            cluster.nodes.push(Some(child));
         }
         for port in &ports {
             wait_for_ping(*port).await;
@@ -95,6 +106,7 @@ impl RedisCluster {
             .arg("--cluster")
             .arg("create")
             .args(ports.iter().map(|p| format!("127.0.0.1:{p}")))
+            .args(["--cluster-replicas", &replicas.to_string()])
             .arg("--cluster-yes")
             .output()
             .await
@@ -110,14 +122,66 @@ impl RedisCluster {
         for port in &ports {
             loop {
                 let info: String = cluster.command(*port, redis::cmd("CLUSTER").arg("INFO")).await;
-                if info.contains("cluster_state:ok") {
+                let known = info.contains(&format!("cluster_known_nodes:{}", ports.len()));
+                if info.contains("cluster_state:ok") && known {
                     break;
                 }
                 assert!(Instant::now() < deadline, "cluster not ok on port {port}:\n{info}");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
+        // A replica that has not finished its first sync cannot take over.
+        for port in &ports {
+            loop {
+                let info: String = cluster.command(*port, redis::cmd("INFO").arg("replication")).await;
+                if info.contains("role:master") || info.contains("master_link_status:up") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "replica on port {port} not in sync:\n{info}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         cluster
+    }
+
+    /// Kills the node on `port` with SIGKILL, as a crash would.
+    pub fn kill(&mut self, port: u16) {
+        let i = self
+            .ports
+            .iter()
+            .position(|p| *p == port)
+            .expect("a node of this cluster");
+        if let Some(mut node) = self.nodes[i].take() {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
+    }
+
+    /// The ports of the nodes still running.
+    pub fn live_ports(&self) -> Vec<u16> {
+        self.ports
+            .iter()
+            .zip(&self.nodes)
+            .filter(|(_, n)| n.is_some())
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// The client port of the master that owns `slot`, as the node on
+    /// `port` sees it.
+    pub async fn owner_as_seen_by(&self, port: u16, slot: u16) -> u16 {
+        owner_from(self, port, slot).await
+    }
+
+    /// How many PUBLISH commands clients sent to the node on `port` (not
+    /// counting those forwarded over the cluster bus).
+    pub async fn publish_calls(&self, port: u16) -> u64 {
+        let info: String = self.command(port, redis::cmd("INFO").arg("commandstats")).await;
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_publish:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
     }
 
     /// The URL of the first node (a seed).
@@ -227,7 +291,7 @@ async fn wait_for_ping(port: u16) {
 
 impl Drop for RedisCluster {
     fn drop(&mut self) {
-        for node in &mut self.nodes {
+        for node in self.nodes.iter_mut().flatten() {
             let _ = node.kill();
             let _ = node.wait();
         }
