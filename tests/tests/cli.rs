@@ -37,6 +37,8 @@ const CLIENT_ENV: [&str; 7] = [
 /// Exit codes the CLI documents: 10 + the gRPC code, 2 for usage.
 const EXIT_USAGE: i32 = 2;
 const EXIT_INVALID_ARGUMENT: i32 = 13;
+const EXIT_NOT_FOUND: i32 = 15;
+const EXIT_RESOURCE_EXHAUSTED: i32 = 18;
 const EXIT_UNAVAILABLE: i32 = 24;
 const EXIT_UNAUTHENTICATED: i32 = 26;
 
@@ -340,6 +342,10 @@ async fn a_rejected_call_exits_with_its_code_and_prints_the_violations() {
         .collect();
     assert_eq!(fields, ["event", "rooms[1]"], "{err}");
 
+    let r = run(&["broadcast", "--addr", &addr, "--target", "nope", "e"]).await;
+    assert_eq!(r.code, EXIT_NOT_FOUND, "{r:?}");
+    assert!(r.stderr.starts_with("emitgate: NOT_FOUND: "), "{r:?}");
+
     // Not JSON: refused locally with the usage code.
     let r = run(&["emit", "--addr", &addr, "--to", "r", "ev", "hello"]).await;
     assert_eq!(r.code, EXIT_USAGE, "{r:?}");
@@ -376,8 +382,10 @@ async fn an_unreachable_gateway_is_unavailable_without_waiting_for_the_deadline(
 #[tokio::test]
 async fn api_keys_from_the_flag_or_the_environment() {
     let toml = format!(
-        "[[auth.keys]]\nid = \"ops\"\nsecret_sha256 = \"{}\"\n",
-        hex::encode(Sha256::digest(b"ops-secret"))
+        "[[auth.keys]]\nid = \"ops\"\nsecret_sha256 = \"{}\"\n\
+         [[auth.keys]]\nid = \"slow\"\nsecret_sha256 = \"{}\"\nrate_per_second = 1\n",
+        hex::encode(Sha256::digest(b"ops-secret")),
+        hex::encode(Sha256::digest(b"slow-secret"))
     );
     let (w, addr) = world(&toml).await;
     let a = w.stack.connect("/", 0, &["r"]).await;
@@ -408,6 +416,35 @@ async fn api_keys_from_the_flag_or_the_environment() {
     )
     .await
     .ok();
+
+    // One event per second: calls in quick succession are refused with the
+    // retry delay from google.rpc.RetryInfo. (Bounded: two of these calls
+    // within one second is all it takes.)
+    let slow = [
+        "emit",
+        "--addr",
+        &addr,
+        "--api-key",
+        "slow-secret",
+        "--to",
+        "nobody",
+        "e",
+        "--json",
+    ];
+    let refused = 'refused: {
+        for _ in 0..20 {
+            let r = run(&slow).await;
+            if r.code != 0 {
+                break 'refused r;
+            }
+        }
+        panic!("a key limited to 1 event/s was never refused");
+    };
+    assert_eq!(refused.code, EXIT_RESOURCE_EXHAUSTED, "{refused:?}");
+    let err = refused.json();
+    assert_eq!(err["error"]["code"], "RESOURCE_EXHAUSTED");
+    let retry = err["error"]["retry_after_ms"].as_u64().unwrap();
+    assert!(retry > 0 && retry <= 1000, "{err}");
 
     // The barrier itself needs the key: send it through the CLI too.
     run(&["broadcast", "--addr", &addr, "--api-key", "ops-secret", "barrier"])
