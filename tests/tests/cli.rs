@@ -37,6 +37,7 @@ const CLIENT_ENV: [&str; 7] = [
 /// Exit codes the CLI documents: 10 + the gRPC code, 2 for usage.
 const EXIT_USAGE: i32 = 2;
 const EXIT_INVALID_ARGUMENT: i32 = 13;
+const EXIT_DEADLINE_EXCEEDED: i32 = 14;
 const EXIT_NOT_FOUND: i32 = 15;
 const EXIT_RESOURCE_EXHAUSTED: i32 = 18;
 const EXIT_UNAVAILABLE: i32 = 24;
@@ -209,7 +210,7 @@ async fn broadcast_with_namespace_flags_and_json_output_and_idempotency() {
 }
 
 #[tokio::test]
-async fn delivery_flags_are_written_into_the_packet_and_the_last_compress_flag_wins() {
+async fn delivery_flags_are_written_into_the_packet_and_a_silent_redis_exceeds_the_deadline() {
     let redis = RedisServer::start().await;
     let mut cap = Capture::start(&redis.url()).await;
     let gw = Gateway::start(Gateway::config(&redis.url(), "")).await;
@@ -236,6 +237,18 @@ async fn delivery_flags_are_written_into_the_packet_and_the_last_compress_flag_w
     assert_eq!(flags(&cap.next().await), r#"{"compress": true}"#);
     run(&["broadcast", "--addr", &addr, "e"]).await.ok();
     assert_eq!(flags(&cap.next().await), "{}", "no flag given, none written");
+
+    // A Redis that does not answer within --timeout-ms: DEADLINE_EXCEEDED.
+    let pauser = redis::Client::open(redis.url()).unwrap();
+    let mut pauser = pauser.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["PAUSE", "3000", "ALL"])
+        .query_async(&mut pauser)
+        .await
+        .unwrap();
+    let r = run(&["broadcast", "--addr", &addr, "--timeout-ms", "300", "late"]).await;
+    assert_eq!(r.code, EXIT_DEADLINE_EXCEEDED, "{r:?}");
+    assert!(r.stderr.starts_with("emitgate: DEADLINE_EXCEEDED: "), "{r:?}");
 }
 
 /// The events each client of `/` received between the barriers `since` (an
