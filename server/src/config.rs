@@ -134,6 +134,9 @@ pub enum Command {
         #[arg(long, default_value = "my-service")]
         id: String,
     },
+    /// Calls to a running gateway: emit, broadcast, join, leave, disconnect, server-side-emit.
+    #[command(flatten)]
+    Client(Box<crate::cli::ClientCommand>),
 }
 
 /// The log output format.

@@ -11,6 +11,7 @@
 
 mod admin;
 pub mod auth;
+pub mod cli;
 pub mod cluster;
 pub mod codec;
 pub mod config;

@@ -1,4 +1,5 @@
-//! The `emitgate` binary: parse config → init tracing → serve.
+//! The `emitgate` binary: parse config → init tracing → serve; or run one
+//! of the tools (`keygen`, the client subcommands of [`emitgate::cli`]).
 
 use std::io::IsTerminal;
 
@@ -8,9 +9,11 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    if let Some(Command::Keygen { id }) = &cli.command {
-        return keygen(id);
+    let mut cli = Cli::parse();
+    match cli.command.take() {
+        Some(Command::Keygen { id }) => return keygen(&id),
+        Some(Command::Client(command)) => return emitgate::cli::run(*command).await,
+        None => {}
     }
     let config = match Config::load(cli) {
         Ok(c) => c,
