@@ -59,9 +59,11 @@ setup-node: tools/node_modules/.package-lock.json tests/harness/node_modules/.pa
 
 # `npm install`, not `npm ci`, for buf: npm 11 refuses `ci` when the lock
 # lacks buf's optional per-platform packages, which some registries omit;
-# `install` keeps the locked version and leaves the lock file unchanged.
+# `install` keeps the locked version; `--no-save` keeps it from writing the
+# per-platform packages it found into the lock file, so setup leaves the
+# tree clean.
 tools/node_modules/.package-lock.json: tools/package-lock.json
-	npm install --prefix tools --no-audit --no-fund
+	npm install --prefix tools --no-save --no-audit --no-fund
 	@touch $@
 
 %/node_modules/.package-lock.json: %/package-lock.json
