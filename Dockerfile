@@ -40,8 +40,7 @@ COPY --from=busybox /bin/busybox /usr/local/bin/busybox
 # interface. The gateway still refuses a non-loopback listener without API
 # keys unless EMITGATE_INSECURE_NO_AUTH=true (or [auth] insecure_no_auth).
 ENV EMITGATE_LISTEN=0.0.0.0:50051 \
-    EMITGATE_ADMIN_LISTEN=0.0.0.0:9090 \
-    EMITGATE_LOG_FORMAT=json
+    EMITGATE_ADMIN_LISTEN=0.0.0.0:9090
 # 50051: gRPC; 9090: admin HTTP (/metrics, /healthz, /readyz).
 EXPOSE 50051 9090
 USER 65532:65532
