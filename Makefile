@@ -36,7 +36,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && echo
 
 .PHONY: help setup setup-system setup-node setup-grpcurl setup-sdks setup-fixtures setup-bench \
 	setup-bench-profile setup-deploy build release run test test-rust test-harness test-sdks lint lint-rust lint-proto \
-	lint-sdks lint-deploy generate clean bench bench-smoke bench-profile
+	lint-sdks lint-deploy render-chart test-deploy generate clean bench bench-smoke bench-profile
 
 help:
 	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
@@ -89,10 +89,15 @@ $(TOOLS_BIN)/grpcurl-$(GRPCURL_VERSION):
 	GOBIN=$(TOOLS_BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 	@touch $@
 
-# What `make lint-deploy` needs: helm (built from its Go module, pinned) and
-# PyYAML in a venv for deploy/check.py (Python >= 3.11 for tomllib).
+# What `make lint-deploy` and `make test-deploy` need: helm (built from its
+# Go module, pinned), PyYAML in a venv for the scripts (Python >= 3.11 for
+# tomllib), the compose example's npm packages, openssl for a test
+# certificate.
 DEPLOY_VENV := deploy/.venv
-setup-deploy: $(TOOLS_BIN)/helm-$(HELM_VERSION) $(DEPLOY_VENV)/.requirements-installed
+setup-deploy: $(TOOLS_BIN)/helm-$(HELM_VERSION) $(DEPLOY_VENV)/.requirements-installed \
+	deploy/example/node_modules/.package-lock.json
+	@command -v openssl >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends openssl; }
 
 $(TOOLS_BIN)/helm-$(HELM_VERSION):
 	GOBIN=$(TOOLS_BIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
@@ -148,7 +153,7 @@ run: build
 ## ---- tests -----------------------------------------------------------------
 
 test: setup build
-	$(MAKE) --no-print-directory test-rust test-harness test-sdks bench-smoke
+	$(MAKE) --no-print-directory test-rust test-harness test-sdks test-deploy bench-smoke
 
 test-rust:
 	$(CARGO) test --locked --workspace
@@ -206,13 +211,23 @@ CHART := deploy/helm/emitgate
 CHART_FULL_VALUES := $(CHART)/ci/full-values.yaml
 # helm's offline default is Kubernetes 1.20, older than the chart's kubeVersion.
 HELM_KUBE := --kube-version 1.30.0
+RENDERS := target/helm/default.yaml target/helm/full.yaml
 lint-deploy: setup-deploy
 	$(HELM) lint --strict $(HELM_KUBE) $(CHART)
 	$(HELM) lint --strict $(HELM_KUBE) $(CHART) -f $(CHART_FULL_VALUES)
+	@$(MAKE) --no-print-directory render-chart
+	$(DEPLOY_VENV)/bin/python deploy/check.py $(RENDERS)
+
+render-chart:
 	@mkdir -p target/helm
 	$(HELM) template emitgate $(CHART) $(HELM_KUBE) --namespace realtime > target/helm/default.yaml
 	$(HELM) template emitgate $(CHART) $(HELM_KUBE) --namespace realtime -f $(CHART_FULL_VALUES) > target/helm/full.yaml
-	$(DEPLOY_VENV)/bin/python deploy/check.py target/helm/default.yaml target/helm/full.yaml
+
+# The compose example's processes (without containers) and the chart's
+# rendered configs, run with the debug gateway against real redis-server,
+# socket.io and socket.io-client processes on loopback.
+test-deploy: setup-deploy setup-grpcurl build render-chart
+	$(DEPLOY_VENV)/bin/python deploy/smoke_test.py $(EMITGATE_BIN) $(GRPCURL) $(RENDERS)
 
 generate:
 	@for s in $(SDKS); do $(MAKE) --no-print-directory -C sdk/$$s generate || exit 1; done
