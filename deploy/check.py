@@ -243,7 +243,10 @@ def check_deployment(where: str, dep: dict) -> dict:
         env.get("EMITGATE_LISTEN", {}).get("value") == f"0.0.0.0:{ports.get('grpc')}",
         f"{where}: EMITGATE_LISTEN must be the grpc port",
     )
-    check("secretKeyRef" in env.get("EMITGATE_REDIS_URL", {}).get("valueFrom", {}), f"{where}: Redis URL not from a Secret")
+    check(
+        "secretKeyRef" in env.get("EMITGATE_REDIS_URL", {}).get("valueFrom", {}),
+        f"{where}: Redis URL not from a Secret",
+    )
     sc = container.get("securityContext", {})
     psc = pod.get("securityContext", {})
     check(psc.get("runAsNonRoot") is True, f"{where}: pod runAsNonRoot")
@@ -299,8 +302,13 @@ def check_full(path: str) -> None:
     if not kinds:
         return
     expected = {
-        "Deployment", "Service", "Secret", "PodDisruptionBudget", "ServiceAccount",
-        "HorizontalPodAutoscaler", "ServiceMonitor",
+        "Deployment",
+        "Service",
+        "Secret",
+        "PodDisruptionBudget",
+        "ServiceAccount",
+        "HorizontalPodAutoscaler",
+        "ServiceMonitor",
     }
     check(set(kinds) == expected, f"{path}: kinds {sorted(kinds)}, want {sorted(expected)} (config in a Secret)")
     services = kinds.get("Service", [])

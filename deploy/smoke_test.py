@@ -120,7 +120,9 @@ def wait_ready(admin_port: int, gateway: Proc) -> None:
 
 def start_redis(procs: list[Proc]) -> int:
     port = free_port()
-    redis = Proc("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+    redis = Proc(
+        "redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    )
     procs.append(redis)
     redis.wait_for("Ready to accept connections", START_TIMEOUT_S)
     return port
@@ -160,21 +162,29 @@ def test_compose_example(bin_path: str, tool: str, procs: list[Proc]) -> None:
     procs.append(server)
     server.wait_for("socket.io listening", START_TIMEOUT_S)
     listener = Proc(
-        "listener", ["node", "listener.js"], env={"SERVER_URL": f"http://127.0.0.1:{io_port}", "ROOM": "user:42"}, cwd=EXAMPLE
+        "listener",
+        ["node", "listener.js"],
+        env={"SERVER_URL": f"http://127.0.0.1:{io_port}", "ROOM": "user:42"},
+        cwd=EXAMPLE,
     )
     procs.append(listener)
     listener.wait_for('"connected"', START_TIMEOUT_S)
     gateway, grpc_port, _ = start_gateway(procs, bin_path, EXAMPLE / "emitgate.toml", redis_port)
 
     emit = {"rooms": ["user:42"], "event": "notification", "args": [{"value": {"text": "hi"}}]}
-    r = grpcurl(tool, ["-plaintext", "-d", json.dumps(emit), f"127.0.0.1:{grpc_port}", "emitgate.v1.EmitterService/Emit"])
+    r = grpcurl(
+        tool, ["-plaintext", "-d", json.dumps(emit), f"127.0.0.1:{grpc_port}", "emitgate.v1.EmitterService/Emit"]
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout).get("receivers") == "1", r.stdout
     got = json.loads(listener.wait_for('"event":"notification"'))
     assert got == {"event": "notification", "args": [{"text": "hi"}]}, got
 
     sse = {"event": "hello", "args": [{"value": "world"}]}
-    r = grpcurl(tool, ["-plaintext", "-d", json.dumps(sse), f"127.0.0.1:{grpc_port}", "emitgate.v1.EmitterService/ServerSideEmit"])
+    r = grpcurl(
+        tool,
+        ["-plaintext", "-d", json.dumps(sse), f"127.0.0.1:{grpc_port}", "emitgate.v1.EmitterService/ServerSideEmit"],
+    )
     assert r.returncode == 0, r.stderr
     assert server.wait_for("server-side event hello").endswith('["world"]')
 
@@ -201,18 +211,36 @@ def test_chart_config(bin_path: str, tool: str, procs: list[Proc], render: str, 
     if full:
         health = grpcurl(
             tool,
-            ["-cacert", str(work / "ca.crt"), "-servername", "localhost", "-d", '{"service":""}',
-             f"127.0.0.1:{grpc_port}", "grpc.health.v1.Health/Check"],
+            [
+                "-cacert",
+                str(work / "ca.crt"),
+                "-servername",
+                "localhost",
+                "-d",
+                '{"service":""}',
+                f"127.0.0.1:{grpc_port}",
+                "grpc.health.v1.Health/Check",
+            ],
         )
         assert health.returncode == 0 and '"SERVING"' in health.stdout, health.stdout + health.stderr
         emit = grpcurl(
             tool,
-            ["-cacert", str(work / "ca.crt"), "-servername", "localhost", "-d",
-             '{"rooms":["r"],"event":"e"}', f"127.0.0.1:{grpc_port}", "emitgate.v1.EmitterService/Emit"],
+            [
+                "-cacert",
+                str(work / "ca.crt"),
+                "-servername",
+                "localhost",
+                "-d",
+                '{"rooms":["r"],"event":"e"}',
+                f"127.0.0.1:{grpc_port}",
+                "emitgate.v1.EmitterService/Emit",
+            ],
         )
         assert "Unauthenticated" in emit.stderr, "the chart's API keys are not in force: " + emit.stdout + emit.stderr
     else:
-        plain = grpcurl(tool, ["-plaintext", "-d", '{"service":""}', f"127.0.0.1:{grpc_port}", "grpc.health.v1.Health/Check"])
+        plain = grpcurl(
+            tool, ["-plaintext", "-d", '{"service":""}', f"127.0.0.1:{grpc_port}", "grpc.health.v1.Health/Check"]
+        )
         assert '"SERVING"' in plain.stdout, plain.stdout + plain.stderr
     assert gateway.stop() == 0, "gateway exit status after SIGTERM"
 
@@ -220,10 +248,28 @@ def test_chart_config(bin_path: str, tool: str, procs: list[Proc], render: str, 
 def make_certificate(work: Path) -> None:
     """A self-signed certificate for localhost, also used as the client CA."""
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", str(work / "tls.key"), "-out", str(work / "tls.crt"), "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(work / "tls.key"),
+            "-out",
+            str(work / "tls.crt"),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
     )
     (work / "ca.crt").write_bytes((work / "tls.crt").read_bytes())
 
@@ -239,8 +285,14 @@ def main(argv: list[str]) -> int:
         make_certificate(work)
         tests = [
             ("compose example: Emit reaches a Socket.IO client", lambda p: test_compose_example(bin_path, tool, p)),
-            ("chart config, default values", lambda p: test_chart_config(bin_path, tool, p, render_default, work, full=False)),
-            ("chart config, every option on (TLS, keys)", lambda p: test_chart_config(bin_path, tool, p, render_full, work, full=True)),
+            (
+                "chart config, default values",
+                lambda p: test_chart_config(bin_path, tool, p, render_default, work, full=False),
+            ),
+            (
+                "chart config, every option on (TLS, keys)",
+                lambda p: test_chart_config(bin_path, tool, p, render_full, work, full=True),
+            ),
         ]
         for name, test in tests:
             procs: list[Proc] = []
