@@ -1,13 +1,14 @@
 # emitgate — the single entry point for building, running and testing.
 #
 #   make setup     install what is missing (idempotent): redis-server, npm
-#                  packages (buf, the Socket.IO test harness), grpcurl, and
+#                  packages (buf, the Socket.IO test harness), grpcurl, helm and
 #                  each SDK's toolchain packages
 #   make build     build the gateway (target/debug/emitgate)
 #   make run       start a loopback Redis if none answers, then the gateway
 #   make test      every test in the repository (runs setup first)
-#   make lint      rustfmt, clippy, buf lint + breaking, SDK linters and
-#                  generated-code drift checks
+#   make lint      rustfmt, clippy, buf lint + breaking, SDK linters,
+#                  generated-code drift checks, and the deployment files
+#                  (make lint-deploy: Helm chart, Dockerfile, compose)
 #   make generate  regenerate the SDKs' code from proto/
 #   make release   optimized build (target/release/emitgate)
 #   make bench     benchmark: emitgate vs the Redis limit and the reference
@@ -23,6 +24,8 @@ REPO := $(CURDIR)
 BUF := $(REPO)/tools/node_modules/.bin/buf
 TOOLS_BIN := $(REPO)/.tools/bin
 GRPCURL_VERSION := v1.9.3
+HELM_VERSION := v3.22.0
+HELM := $(TOOLS_BIN)/helm
 SDKS := python go php
 # The gateway binary the SDK and harness tests start.
 export EMITGATE_BIN := $(REPO)/target/debug/emitgate
@@ -32,15 +35,15 @@ CARGO := cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && echo sudo; })
 
 .PHONY: help setup setup-system setup-node setup-grpcurl setup-sdks setup-fixtures setup-bench \
-	setup-bench-profile build release run test test-rust test-harness test-sdks lint lint-rust lint-proto \
-	lint-sdks generate clean bench bench-smoke bench-profile
+	setup-bench-profile setup-deploy build release run test test-rust test-harness test-sdks lint lint-rust lint-proto \
+	lint-sdks lint-deploy render-chart test-deploy generate clean bench bench-smoke bench-profile
 
 help:
-	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
 
 ## ---- setup -----------------------------------------------------------------
 
-setup: setup-system setup-node setup-grpcurl setup-sdks setup-fixtures setup-bench
+setup: setup-system setup-node setup-grpcurl setup-sdks setup-fixtures setup-bench setup-deploy
 
 setup-system:
 	@missing=""; \
@@ -88,6 +91,27 @@ $(TOOLS_BIN)/grpcurl-$(GRPCURL_VERSION):
 	GOBIN=$(TOOLS_BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 	@touch $@
 
+# What `make lint-deploy` and `make test-deploy` need: helm (built from its
+# Go module, pinned), PyYAML in a venv for the scripts (Python >= 3.11 for
+# tomllib), the compose example's npm packages, openssl for a test
+# certificate.
+DEPLOY_VENV := deploy/.venv
+setup-deploy: $(TOOLS_BIN)/helm-$(HELM_VERSION) $(DEPLOY_VENV)/.requirements-installed \
+	deploy/example/node_modules/.package-lock.json
+	@command -v openssl >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends openssl; }
+
+$(TOOLS_BIN)/helm-$(HELM_VERSION):
+	GOBIN=$(TOOLS_BIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@touch $@
+
+$(DEPLOY_VENV)/.requirements-installed: deploy/requirements.txt
+	@python3 -c 'import ensurepip, venv' 2>/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends python3-venv; }
+	python3 -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install --disable-pip-version-check -q -r $<
+	@touch $@
+
 setup-sdks:
 	@for s in $(SDKS); do $(MAKE) --no-print-directory -C sdk/$$s setup || exit 1; done
 
@@ -131,7 +155,7 @@ run: build
 ## ---- tests -----------------------------------------------------------------
 
 test: setup build
-	$(MAKE) --no-print-directory test-rust test-harness test-sdks bench-smoke
+	$(MAKE) --no-print-directory test-rust test-harness test-sdks test-deploy bench-smoke
 
 test-rust:
 	$(CARGO) test --locked --workspace
@@ -164,7 +188,7 @@ bench-profile: setup-bench-profile
 
 ## ---- lint and generated code ----------------------------------------------
 
-lint: setup lint-rust lint-proto lint-sdks
+lint: setup lint-rust lint-proto lint-sdks lint-deploy
 
 lint-rust:
 	$(CARGO) fmt --all --check
@@ -179,6 +203,33 @@ lint-proto:
 # Each SDK's lint regenerates its code and fails on drift.
 lint-sdks:
 	@for s in $(SDKS); do echo "== sdk/$$s"; $(MAKE) --no-print-directory -C sdk/$$s lint || exit 1; done
+
+# The Helm chart linted and rendered with the default values and with
+# ci/full-values.yaml (every optional part on), then deploy/check.py: the
+# renders parse and hold what they should, the Dockerfile builds with the
+# release recipe above, the compose example pins the harness's versions.
+# No container engine is needed (none is on the CI machine).
+CHART := deploy/helm/emitgate
+CHART_FULL_VALUES := $(CHART)/ci/full-values.yaml
+# helm's offline default is Kubernetes 1.20, older than the chart's kubeVersion.
+HELM_KUBE := --kube-version 1.30.0
+RENDERS := target/helm/default.yaml target/helm/full.yaml
+lint-deploy: setup-deploy
+	$(HELM) lint --strict $(HELM_KUBE) $(CHART)
+	$(HELM) lint --strict $(HELM_KUBE) $(CHART) -f $(CHART_FULL_VALUES)
+	@$(MAKE) --no-print-directory render-chart
+	$(DEPLOY_VENV)/bin/python deploy/check.py $(RENDERS)
+
+render-chart:
+	@mkdir -p target/helm
+	$(HELM) template emitgate $(CHART) $(HELM_KUBE) --namespace realtime > target/helm/default.yaml
+	$(HELM) template emitgate $(CHART) $(HELM_KUBE) --namespace realtime -f $(CHART_FULL_VALUES) > target/helm/full.yaml
+
+# The compose example's processes (without containers) and the chart's
+# rendered configs, run with the debug gateway against real redis-server,
+# socket.io and socket.io-client processes on loopback.
+test-deploy: setup-deploy setup-grpcurl build render-chart
+	$(DEPLOY_VENV)/bin/python deploy/smoke_test.py $(EMITGATE_BIN) $(GRPCURL) $(RENDERS)
 
 generate:
 	@for s in $(SDKS); do $(MAKE) --no-print-directory -C sdk/$$s generate || exit 1; done
