@@ -58,7 +58,7 @@ pub struct Cli {
     #[arg(long, env = "EMITGATE_CHANNEL", value_name = "CHANNEL")]
     pub channel: Option<String>,
 
-    /// python-socketio: how `data` carries the arguments, `list` or `auto` [default: list].
+    /// python-socketio: how `data` carries the arguments, `list` or `single` [default: list].
     #[arg(long, env = "EMITGATE_DATA_SHAPE", value_name = "SHAPE", value_parser = from_name::<DataShape>)]
     pub data_shape: Option<DataShape>,
 
@@ -859,6 +859,8 @@ fn check_cluster_and_stream_options(setting: &str, t: &TargetConfig) -> Result<(
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser as _;
+
     use super::*;
 
     #[test]
@@ -932,6 +934,119 @@ mod tests {
         assert_eq!(c.max_in_flight, 4096);
         assert_eq!(c.limits, Limits::default());
         assert_eq!(c.redis_pool_size, 8);
+    }
+
+    #[test]
+    fn every_option_of_the_default_target_has_a_flag() {
+        let cli = Cli::try_parse_from([
+            "emitgate",
+            "--dialect",
+            "socketio-streams",
+            "--stream-name",
+            "events",
+            "--stream-count",
+            "4",
+            "--maxlen",
+            "500",
+            "--cluster",
+            "--cluster-seeds",
+            "redis://10.0.0.2:6379,redis://10.0.0.3:6379",
+        ])
+        .unwrap();
+        let c = Config::resolve(cli, FileConfig::default()).unwrap();
+        let t = &c.targets[DEFAULT_TARGET];
+        assert_eq!(t.dialect, Dialect::SocketIoStreams);
+        assert_eq!(
+            (t.stream_name.as_deref(), t.stream_count, t.maxlen),
+            (Some("events"), Some(4), Some(500))
+        );
+        assert!(t.cluster);
+        assert_eq!(t.cluster_seeds, ["redis://10.0.0.2:6379", "redis://10.0.0.3:6379"]);
+
+        let cli = Cli::try_parse_from([
+            "emitgate",
+            "--dialect",
+            "python-socketio",
+            "--channel",
+            "flask-socketio",
+            "--data-shape",
+            "single",
+        ])
+        .unwrap();
+        let c = Config::resolve(cli, FileConfig::default()).unwrap();
+        let t = &c.targets[DEFAULT_TARGET];
+        assert_eq!(t.channel.as_deref(), Some("flask-socketio"));
+        assert_eq!(t.data_shape, Some(DataShape::Single));
+
+        let cli = Cli::try_parse_from([
+            "emitgate",
+            "--dialect",
+            "socketio-sharded",
+            "--subscription-mode",
+            "dynamic-private",
+        ])
+        .unwrap();
+        let c = Config::resolve(cli, FileConfig::default()).unwrap();
+        assert_eq!(
+            c.targets[DEFAULT_TARGET].subscription_mode,
+            Some(SubscriptionMode::DynamicPrivate)
+        );
+
+        let cli = Cli::try_parse_from(["emitgate", "--parser", "json"]).unwrap();
+        let c = Config::resolve(cli, FileConfig::default()).unwrap();
+        assert_eq!(c.targets[DEFAULT_TARGET].parser, Some(Parser::Json));
+        assert_eq!(c.targets[DEFAULT_TARGET].dialect, Dialect::SocketIo);
+
+        let e = Cli::try_parse_from(["emitgate", "--parser", "yaml"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("msgpack") && e.contains("json"), "{e}");
+    }
+
+    #[test]
+    fn flags_override_the_file_default_target_and_are_checked_by_their_name() {
+        let file = toml::from_str::<FileConfig>(
+            "[[targets]]\nname = \"default\"\ndialect = \"socketio-streams\"\nstream_name = \"s\"\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from(["emitgate", "--stream-name", "flag"]).unwrap();
+        let c = Config::resolve(cli, file).unwrap();
+        assert_eq!(c.targets[DEFAULT_TARGET].stream_name.as_deref(), Some("flag"));
+
+        // A dialect option the flags' dialect does not read.
+        let cli = Cli::try_parse_from(["emitgate", "--maxlen", "5"]).unwrap();
+        let e = Config::resolve(cli, FileConfig::default()).unwrap_err();
+        assert_eq!(e.setting, "--maxlen (EMITGATE_MAXLEN)");
+        let cli = Cli::try_parse_from(["emitgate", "--stream-count", "0", "--dialect", "socketio-streams"]).unwrap();
+        let e = Config::resolve(cli, FileConfig::default()).unwrap_err();
+        assert_eq!(e.setting, "--stream-count (EMITGATE_STREAM_COUNT)");
+    }
+
+    #[test]
+    fn only_the_socketio_dialect_takes_a_parser() {
+        for (dialect, why) in [
+            ("socketio-sharded", "createShardedAdapter"),
+            ("socketio-streams", "redis-streams-adapter"),
+            ("socketio-v2", "socket.io-redis 5"),
+            ("python-socketio", "python-socketio"),
+        ] {
+            for parser in ["json", "msgpack"] {
+                let e = Config::from_toml(&format!(
+                    "[[targets]]\nname = \"x\"\ndialect = \"{dialect}\"\nparser = \"{parser}\"\n"
+                ))
+                .unwrap_err();
+                assert_eq!(e.setting, "targets[0].parser");
+                assert!(e.message.contains(why), "{e}");
+            }
+            let cli = Cli::try_parse_from(["emitgate", "--dialect", dialect, "--parser", "json"]).unwrap();
+            let e = Config::resolve(cli, FileConfig::default()).unwrap_err();
+            assert_eq!(e.setting, "--parser (EMITGATE_PARSER)");
+        }
+        let c = Config::from_toml("[[targets]]\nname = \"x\"\nparser = \"json\"\n").unwrap();
+        assert_eq!(c.targets["x"].parser, Some(Parser::Json));
+        assert_eq!(c.targets["x"].dialect.codec(&c.targets["x"]).name(), "socketio");
+        let e = Config::from_toml("[[targets]]\nname = \"x\"\nparser = \"cbor\"\n").unwrap_err();
+        assert!(e.message.contains("msgpack"), "{e}");
     }
 
     #[test]

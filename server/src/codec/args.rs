@@ -854,6 +854,35 @@ mod tests {
         assert_eq!(out, br#",[{"len":3}]"#);
     }
 
+    fn to_js(hex_values: &str) -> Result<String, ArgError> {
+        let mut out = Vec::new();
+        msgpack_to_js_json_list(&hex::decode(hex_values).unwrap(), &mut out).map_err(|(_, e)| e)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn msgpack_transcodes_to_the_json_javascript_writes() {
+        // float32 0.1 is the double 0.10000000149011612; -0 is 0; 1e21 is 1e+21.
+        assert_eq!(to_js("ca3dcccccd").unwrap(), ",0.10000000149011612");
+        assert_eq!(to_js("cb8000000000000000").unwrap(), ",0");
+        assert_eq!(to_js("cb444b1ae4d6e2ef50").unwrap(), ",1e+21");
+        assert_eq!(to_js("cb4415af1d78b58c40").unwrap(), ",100000000000000000000");
+        // 2^53 fits, 2^53 + 1 and -(2^53 + 1) do not, as integers.
+        assert_eq!(to_js("cf0020000000000000").unwrap(), ",9007199254740992");
+        assert!(to_js("cf0020000000000001").unwrap_err().0.contains("beyond ±2^53"));
+        assert!(to_js("d3ffdfffffffffffff").unwrap_err().0.contains("beyond ±2^53"));
+        // Integer keys are strings; array indices first, ascending; a
+        // repeated key keeps its first place and its last value.
+        assert_eq!(to_js("84a1620a0201a16101a16203").unwrap(), r#",{"2":1,"b":3,"a":1}"#);
+        assert!(to_js("91c40101").unwrap_err().0.contains("binary data"));
+        assert!(to_js("81a174d6ff6553f100").unwrap_err().0.contains("timestamp"));
+        assert_eq!(array_index("4294967294"), Some(4_294_967_294));
+        assert_eq!(array_index("4294967295"), None);
+        assert_eq!(array_index("01"), None);
+        assert_eq!(array_index("-1"), None);
+        assert_eq!(array_index(""), None);
+    }
+
     #[test]
     fn shapes_report_binary_and_timestamps() {
         assert_eq!(
