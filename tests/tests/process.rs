@@ -312,6 +312,9 @@ async fn connect_to(child: &mut Child, port: u16) -> EmitterServiceClient<Channe
     }
 }
 
+/// One XRANGE entry: its id and its fields.
+type StreamEntry = (String, Vec<(String, Vec<u8>)>);
+
 #[tokio::test]
 async fn a_streams_target_configured_by_environment_variables_alone() {
     let redis = RedisServer::start().await;
@@ -334,7 +337,7 @@ async fn a_streams_target_configured_by_environment_variables_alone() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+    let entries: Vec<StreamEntry> = redis::cmd("XRANGE")
         .arg("app-events")
         .arg("-")
         .arg("+")
