@@ -204,11 +204,15 @@ const MAX_ARRAY_INDEX: u64 = (1 << 32) - 2;
 /// integers beyond ±2^53 (`JSON.parse` would round them). Floats are finite
 /// (validated). An error carries the index of the value that failed.
 pub fn msgpack_to_js_json_list(bytes: &[u8], out: &mut Vec<u8>) -> Result<(), (usize, ArgError)> {
-    let mut c = Cursor { buf: bytes, pos: 0 };
+    let mut rest = bytes;
     let mut index = 0;
-    while c.remaining() > 0 {
+    while !rest.is_empty() {
         out.push(b',');
+        // One cursor per value: byte offsets in errors count from the
+        // argument's own start.
+        let mut c = Cursor { buf: rest, pos: 0 };
         js_value(&mut c, out, 0).map_err(|e| (index, e))?;
+        rest = &rest[c.pos..];
         index += 1;
     }
     Ok(())
@@ -874,7 +878,11 @@ mod tests {
         // Integer keys are strings; array indices first, ascending; a
         // repeated key keeps its first place and its last value.
         assert_eq!(to_js("84a1620a0201a16101a16203").unwrap(), r#",{"2":1,"b":3,"a":1}"#);
-        assert!(to_js("91c40101").unwrap_err().0.contains("binary data"));
+        assert!(to_js("91c40101").unwrap_err().0.contains("binary data at byte 1"));
+        // Offsets count from the failing argument's start.
+        let mut out = Vec::new();
+        let e = msgpack_to_js_json_list(&hex::decode("a3616263c40101").unwrap(), &mut out).unwrap_err();
+        assert_eq!((e.0, e.1.0.starts_with("binary data at byte 0")), (1, true), "{e:?}");
         assert!(to_js("81a174d6ff6553f100").unwrap_err().0.contains("timestamp"));
         assert_eq!(array_index("4294967294"), Some(4_294_967_294));
         assert_eq!(array_index("4294967295"), None);
