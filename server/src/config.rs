@@ -7,8 +7,10 @@
 
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::Parser;
 use serde::Deserialize;
+
+pub use crate::codec::Parser;
+use crate::codec::{python::DataShape, sharded::SubscriptionMode};
 
 /// Default gRPC listen address: loopback, so a fresh install exposes nothing.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
@@ -20,7 +22,7 @@ pub const DEFAULT_KEY: &str = "socket.io";
 pub const DEFAULT_TARGET: &str = "default";
 
 /// Command-line flags; each also reads an `EMITGATE_*` environment variable.
-#[derive(Debug, Parser, Default)]
+#[derive(Debug, clap::Parser, Default)]
 #[command(name = "emitgate", version, about = "gRPC gateway that publishes Socket.IO events into Redis", long_about = None)]
 pub struct Cli {
     /// A tool instead of the server.
@@ -42,6 +44,48 @@ pub struct Cli {
     /// Channel prefix (the adapter's `key` option) of the `default` target [default: socket.io].
     #[arg(long, env = "EMITGATE_KEY", value_name = "KEY")]
     pub key: Option<String>,
+
+    /// Wire format of the `default` target's servers: `socketio`, `python-socketio`,
+    /// `socketio-v2`, `socketio-sharded` or `socketio-streams` [default: socketio].
+    #[arg(long, env = "EMITGATE_DIALECT", value_name = "DIALECT", value_parser = from_name::<Dialect>)]
+    pub dialect: Option<Dialect>,
+
+    /// socketio: the `default` target's adapter `parser`, `msgpack` or `json` [default: msgpack].
+    #[arg(long, env = "EMITGATE_PARSER", value_name = "PARSER", value_parser = from_name::<Parser>)]
+    pub parser: Option<Parser>,
+
+    /// python-socketio: the manager's channel of the `default` target [default: socketio].
+    #[arg(long, env = "EMITGATE_CHANNEL", value_name = "CHANNEL")]
+    pub channel: Option<String>,
+
+    /// python-socketio: how `data` carries the arguments, `list` or `single` [default: list].
+    #[arg(long, env = "EMITGATE_DATA_SHAPE", value_name = "SHAPE", value_parser = from_name::<DataShape>)]
+    pub data_shape: Option<DataShape>,
+
+    /// The `default` target's --redis-url (and --cluster-seeds) are Redis Cluster seed nodes.
+    #[arg(long, env = "EMITGATE_CLUSTER")]
+    pub cluster: bool,
+
+    /// More Redis Cluster seed nodes of the `default` target, comma-separated (needs --cluster).
+    #[arg(long, env = "EMITGATE_CLUSTER_SEEDS", value_name = "URLS", value_delimiter = ',')]
+    pub cluster_seeds: Vec<String>,
+
+    /// socketio-sharded: the servers' `subscriptionMode`, `static`, `dynamic` or
+    /// `dynamic-private` [default: static].
+    #[arg(long, env = "EMITGATE_SUBSCRIPTION_MODE", value_name = "MODE", value_parser = from_name::<SubscriptionMode>)]
+    pub subscription_mode: Option<SubscriptionMode>,
+
+    /// socketio-streams: the adapter's `streamName` [default: socket.io].
+    #[arg(long, env = "EMITGATE_STREAM_NAME", value_name = "NAME")]
+    pub stream_name: Option<String>,
+
+    /// socketio-streams: the adapter's `streamCount` [default: 1].
+    #[arg(long, env = "EMITGATE_STREAM_COUNT", value_name = "N")]
+    pub stream_count: Option<u32>,
+
+    /// socketio-streams: the adapter's `maxLen` (`XADD … MAXLEN ~`) [default: 10000].
+    #[arg(long, env = "EMITGATE_MAXLEN", value_name = "N")]
+    pub maxlen: Option<u64>,
 
     /// Redis command timeout in milliseconds; past it a call fails with UNAVAILABLE [default: 2000].
     #[arg(long, env = "EMITGATE_REDIS_TIMEOUT_MS", value_name = "MS")]
@@ -181,7 +225,10 @@ impl Dialect {
     /// The codec of this dialect for a target.
     pub fn codec(self, target: &TargetConfig) -> Box<dyn crate::codec::Dialect> {
         match self {
-            Dialect::SocketIo => Box::new(crate::codec::socketio::SocketIo::new(&target.key)),
+            Dialect::SocketIo => Box::new(crate::codec::socketio::SocketIo::with_parser(
+                &target.key,
+                target.parser.unwrap_or_default(),
+            )),
             Dialect::PythonSocketIo => Box::new(crate::codec::python::PythonSocketIo::new(
                 target
                     .channel
@@ -264,6 +311,9 @@ pub struct TargetConfig {
     pub dialect: Dialect,
     /// Channel prefix (the adapter's `key`).
     pub key: String,
+    /// socketio: the adapter's `parser` (default `msgpack`); the other
+    /// dialects' adapters have no such option.
+    pub parser: Option<Parser>,
     /// python-socketio: the manager's channel (default `socketio`;
     /// Flask-SocketIO's default is `flask-socketio`).
     pub channel: Option<String>,
@@ -424,6 +474,7 @@ struct FileTarget {
     #[serde(default)]
     dialect: Dialect,
     key: Option<String>,
+    parser: Option<Parser>,
     channel: Option<String>,
     data_shape: Option<crate::codec::python::DataShape>,
     #[serde(default)]
@@ -467,8 +518,12 @@ impl Config {
         Self::resolve(Cli::default(), file)
     }
 
-    fn resolve(cli: Cli, file: FileConfig) -> Result<Self, ConfigError> {
-        let listen_text = cli.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    fn resolve(mut cli: Cli, file: FileConfig) -> Result<Self, ConfigError> {
+        let listen_text = cli
+            .listen
+            .take()
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let listen: SocketAddr = listen_text.parse().map_err(|e| {
             bad(
                 "listen",
@@ -523,6 +578,7 @@ impl Config {
                 redis_url: t.redis_url.unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned()),
                 dialect: t.dialect,
                 key: t.key.unwrap_or_else(|| DEFAULT_KEY.to_owned()),
+                parser: t.parser,
                 channel: t.channel,
                 data_shape: t.data_shape,
                 cluster: t.cluster,
@@ -547,6 +603,7 @@ impl Config {
                 redis_url: DEFAULT_REDIS_URL.to_owned(),
                 dialect: Dialect::SocketIo,
                 key: DEFAULT_KEY.to_owned(),
+                parser: None,
                 channel: None,
                 data_shape: None,
                 cluster: false,
@@ -556,13 +613,9 @@ impl Config {
                 stream_count: None,
                 maxlen: None,
             });
-        if let Some(url) = cli.redis_url {
-            default.redis_url = url;
+        if apply_target_flags(default, &mut cli) {
+            check_target(FLAGS, default)?;
         }
-        if let Some(key) = cli.key {
-            default.key = key;
-        }
-        check_target("redis_url/key of the default target", default)?;
 
         let fr = file.redis;
         crate::auth::KeyStore::new(&file.auth.keys).map_err(|(setting, message)| bad(setting, message))?;
@@ -636,6 +689,52 @@ impl Config {
     }
 }
 
+/// Parses a flag's value by the name the config file uses for it (the
+/// enum's serde name), so that flag, variable and file accept the same words.
+fn from_name<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(text)).map_err(|e| e.to_string())
+}
+
+/// The setting prefix of the default target's options given as flags or
+/// `EMITGATE_*` variables; [`setting`] turns it into flag names.
+const FLAGS: &str = "flags";
+
+/// The name of option `name` of the target whose settings start with
+/// `prefix`: `targets[1].stream_count`, or `--stream-count
+/// (EMITGATE_STREAM_COUNT)` for the default target's flags.
+fn setting(prefix: &str, name: &str) -> String {
+    if prefix == FLAGS {
+        format!("--{} (EMITGATE_{})", name.replace('_', "-"), name.to_uppercase())
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// Moves the default target's options given as flags (or `EMITGATE_*`
+/// variables) into it, over the file's values; tells whether that changed it.
+fn apply_target_flags(t: &mut TargetConfig, cli: &mut Cli) -> bool {
+    let before = t.clone();
+    if let Some(v) = cli.redis_url.take() {
+        t.redis_url = v;
+    }
+    if let Some(v) = cli.key.take() {
+        t.key = v;
+    }
+    t.dialect = cli.dialect.unwrap_or(t.dialect);
+    t.parser = cli.parser.or(t.parser);
+    t.channel = cli.channel.take().or(t.channel.take());
+    t.data_shape = cli.data_shape.or(t.data_shape);
+    t.cluster |= cli.cluster;
+    if !cli.cluster_seeds.is_empty() {
+        t.cluster_seeds = std::mem::take(&mut cli.cluster_seeds);
+    }
+    t.subscription_mode = cli.subscription_mode.or(t.subscription_mode);
+    t.stream_name = cli.stream_name.take().or(t.stream_name.take());
+    t.stream_count = cli.stream_count.or(t.stream_count);
+    t.maxlen = cli.maxlen.or(t.maxlen);
+    *t != before
+}
+
 fn positive(setting: &str, value: Option<usize>, default: usize) -> Result<usize, ConfigError> {
     match value {
         Some(0) => Err(bad(setting, "must be greater than 0")),
@@ -657,51 +756,75 @@ fn check_target(setting: &str, t: &TargetConfig) -> Result<(), ConfigError> {
         .filter(|u| matches!(u.scheme(), "redis" | "rediss" | "unix" | "redis+unix"))
         .ok_or_else(|| {
             bad(
-                format!("{setting}.redis_url"),
+                self::setting(setting, "redis_url"),
                 format!("{:?} is not a redis:// URL", t.redis_url),
             )
         })?;
     if t.key.is_empty() {
-        return Err(bad(format!("{setting}.key"), "must not be empty"));
+        return Err(bad(self::setting(setting, "key"), "must not be empty"));
     }
     if t.dialect != Dialect::PythonSocketIo {
         for (name, set) in [("channel", t.channel.is_some()), ("data_shape", t.data_shape.is_some())] {
             if set {
                 return Err(bad(
-                    format!("{setting}.{name}"),
+                    self::setting(setting, name),
                     "only the python-socketio dialect reads it",
                 ));
             }
         }
     }
+    if t.dialect != Dialect::SocketIo && t.parser.is_some() {
+        return Err(bad(self::setting(setting, "parser"), no_parser_option(t.dialect)));
+    }
     if t.channel.as_deref() == Some("") {
-        return Err(bad(format!("{setting}.channel"), "must not be empty"));
+        return Err(bad(self::setting(setting, "channel"), "must not be empty"));
     }
     check_cluster_and_stream_options(setting, t)
+}
+
+/// Why a dialect's servers have no `parser` to name: only the classic
+/// adapter (`createAdapter`, the `socketio` dialect) takes one.
+fn no_parser_option(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::SocketIoSharded => {
+            "only the socketio dialect reads it: createShardedAdapter has no `parser` option \
+             (it reads JSON and MessagePack messages alike, and the gateway writes what it reads)"
+        }
+        Dialect::SocketIoStreams => {
+            "only the socketio dialect reads it: @socket.io/redis-streams-adapter has no `parser` option \
+             (it reads JSON and MessagePack entries alike, and the gateway writes what it reads)"
+        }
+        Dialect::SocketIoV2 => {
+            "only the socketio dialect reads it: socket.io-redis 5 has no `parser` option (always MessagePack)"
+        }
+        Dialect::PythonSocketIo | Dialect::SocketIo => {
+            "only the socketio dialect reads it: python-socketio's managers have no `parser` option (always JSON)"
+        }
+    }
 }
 
 /// Redis Cluster seeds, and the options of the sharded and streams dialects.
 fn check_cluster_and_stream_options(setting: &str, t: &TargetConfig) -> Result<(), ConfigError> {
     if !t.cluster && !t.cluster_seeds.is_empty() {
-        return Err(bad(format!("{setting}.cluster_seeds"), "needs cluster = true"));
+        return Err(bad(self::setting(setting, "cluster_seeds"), "needs cluster = true"));
     }
     if t.cluster && !t.redis_url.starts_with("redis://") {
         return Err(bad(
-            format!("{setting}.redis_url"),
+            self::setting(setting, "redis_url"),
             "a Redis Cluster seed must be a redis:// URL",
         ));
     }
     for (i, seed) in t.cluster_seeds.iter().enumerate() {
         if !seed.starts_with("redis://") || redis::parse_redis_url(seed).is_none() {
             return Err(bad(
-                format!("{setting}.cluster_seeds[{i}]"),
+                self::setting(setting, &format!("cluster_seeds[{i}]")),
                 format!("{seed:?} is not a redis:// URL"),
             ));
         }
     }
     if t.dialect != Dialect::SocketIoSharded && t.subscription_mode.is_some() {
         return Err(bad(
-            format!("{setting}.subscription_mode"),
+            self::setting(setting, "subscription_mode"),
             "only the socketio-sharded dialect reads it",
         ));
     }
@@ -713,32 +836,34 @@ fn check_cluster_and_stream_options(setting: &str, t: &TargetConfig) -> Result<(
         ] {
             if set {
                 return Err(bad(
-                    format!("{setting}.{name}"),
+                    self::setting(setting, name),
                     "only the socketio-streams dialect reads it",
                 ));
             }
         }
     }
     if t.stream_name.as_deref() == Some("") {
-        return Err(bad(format!("{setting}.stream_name"), "must not be empty"));
+        return Err(bad(self::setting(setting, "stream_name"), "must not be empty"));
     }
     // The adapter computes the stream index with 32-bit integers.
     if let Some(n) = t.stream_count
         && !(1..=i32::MAX.unsigned_abs()).contains(&n)
     {
         return Err(bad(
-            format!("{setting}.stream_count"),
+            self::setting(setting, "stream_count"),
             format!("must be from 1 to {}", i32::MAX),
         ));
     }
     if t.maxlen == Some(0) {
-        return Err(bad(format!("{setting}.maxlen"), "must be greater than 0"));
+        return Err(bad(self::setting(setting, "maxlen"), "must be greater than 0"));
     }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser as _;
+
     use super::*;
 
     #[test]
@@ -812,6 +937,119 @@ mod tests {
         assert_eq!(c.max_in_flight, 4096);
         assert_eq!(c.limits, Limits::default());
         assert_eq!(c.redis_pool_size, 8);
+    }
+
+    #[test]
+    fn every_option_of_the_default_target_has_a_flag() {
+        let cli = Cli::try_parse_from([
+            "emitgate",
+            "--dialect",
+            "socketio-streams",
+            "--stream-name",
+            "events",
+            "--stream-count",
+            "4",
+            "--maxlen",
+            "500",
+            "--cluster",
+            "--cluster-seeds",
+            "redis://10.0.0.2:6379,redis://10.0.0.3:6379",
+        ])
+        .unwrap();
+        let c = Config::resolve(cli, FileConfig::default()).unwrap();
+        let t = &c.targets[DEFAULT_TARGET];
+        assert_eq!(t.dialect, Dialect::SocketIoStreams);
+        assert_eq!(
+            (t.stream_name.as_deref(), t.stream_count, t.maxlen),
+            (Some("events"), Some(4), Some(500))
+        );
+        assert!(t.cluster);
+        assert_eq!(t.cluster_seeds, ["redis://10.0.0.2:6379", "redis://10.0.0.3:6379"]);
+
+        let cli = Cli::try_parse_from([
+            "emitgate",
+            "--dialect",
+            "python-socketio",
+            "--channel",
+            "flask-socketio",
+            "--data-shape",
+            "single",
+        ])
+        .unwrap();
+        let c = Config::resolve(cli, FileConfig::default()).unwrap();
+        let t = &c.targets[DEFAULT_TARGET];
+        assert_eq!(t.channel.as_deref(), Some("flask-socketio"));
+        assert_eq!(t.data_shape, Some(DataShape::Single));
+
+        let cli = Cli::try_parse_from([
+            "emitgate",
+            "--dialect",
+            "socketio-sharded",
+            "--subscription-mode",
+            "dynamic-private",
+        ])
+        .unwrap();
+        let c = Config::resolve(cli, FileConfig::default()).unwrap();
+        assert_eq!(
+            c.targets[DEFAULT_TARGET].subscription_mode,
+            Some(SubscriptionMode::DynamicPrivate)
+        );
+
+        let cli = Cli::try_parse_from(["emitgate", "--parser", "json"]).unwrap();
+        let c = Config::resolve(cli, FileConfig::default()).unwrap();
+        assert_eq!(c.targets[DEFAULT_TARGET].parser, Some(Parser::Json));
+        assert_eq!(c.targets[DEFAULT_TARGET].dialect, Dialect::SocketIo);
+
+        let e = Cli::try_parse_from(["emitgate", "--parser", "yaml"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("msgpack") && e.contains("json"), "{e}");
+    }
+
+    #[test]
+    fn flags_override_the_file_default_target_and_are_checked_by_their_name() {
+        let file = toml::from_str::<FileConfig>(
+            "[[targets]]\nname = \"default\"\ndialect = \"socketio-streams\"\nstream_name = \"s\"\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from(["emitgate", "--stream-name", "flag"]).unwrap();
+        let c = Config::resolve(cli, file).unwrap();
+        assert_eq!(c.targets[DEFAULT_TARGET].stream_name.as_deref(), Some("flag"));
+
+        // A dialect option the flags' dialect does not read.
+        let cli = Cli::try_parse_from(["emitgate", "--maxlen", "5"]).unwrap();
+        let e = Config::resolve(cli, FileConfig::default()).unwrap_err();
+        assert_eq!(e.setting, "--maxlen (EMITGATE_MAXLEN)");
+        let cli = Cli::try_parse_from(["emitgate", "--stream-count", "0", "--dialect", "socketio-streams"]).unwrap();
+        let e = Config::resolve(cli, FileConfig::default()).unwrap_err();
+        assert_eq!(e.setting, "--stream-count (EMITGATE_STREAM_COUNT)");
+    }
+
+    #[test]
+    fn only_the_socketio_dialect_takes_a_parser() {
+        for (dialect, why) in [
+            ("socketio-sharded", "createShardedAdapter"),
+            ("socketio-streams", "redis-streams-adapter"),
+            ("socketio-v2", "socket.io-redis 5"),
+            ("python-socketio", "python-socketio"),
+        ] {
+            for parser in ["json", "msgpack"] {
+                let e = Config::from_toml(&format!(
+                    "[[targets]]\nname = \"x\"\ndialect = \"{dialect}\"\nparser = \"{parser}\"\n"
+                ))
+                .unwrap_err();
+                assert_eq!(e.setting, "targets[0].parser");
+                assert!(e.message.contains(why), "{e}");
+            }
+            let cli = Cli::try_parse_from(["emitgate", "--dialect", dialect, "--parser", "json"]).unwrap();
+            let e = Config::resolve(cli, FileConfig::default()).unwrap_err();
+            assert_eq!(e.setting, "--parser (EMITGATE_PARSER)");
+        }
+        let c = Config::from_toml("[[targets]]\nname = \"x\"\nparser = \"json\"\n").unwrap();
+        assert_eq!(c.targets["x"].parser, Some(Parser::Json));
+        assert_eq!(c.targets["x"].dialect.codec(&c.targets["x"]).name(), "socketio");
+        let e = Config::from_toml("[[targets]]\nname = \"x\"\nparser = \"cbor\"\n").unwrap_err();
+        assert!(e.message.contains("msgpack"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! The codec against the reference emitter's captured output: every case of
 //! `vectors/socketio-redis-emitter.json` is encoded through the gateway's
-//! validate → encode path (no Redis) and must match channel and bytes.
+//! validate → encode path (no Redis) and must match channel and bytes; the
+//! same for a target with `parser = "json"` against
+//! `vectors/socketio-redis-emitter-json.json` (the emitter with
+//! `parser: { encode: JSON.stringify }`), where what JSON cannot carry is
+//! refused instead.
 
 use std::collections::BTreeMap;
 
@@ -317,6 +321,18 @@ fn val_of(v: Value) -> pb::Argument {
 const NOTEPACK_1E300_BUG: &str = "cf0000000000000000";
 const FLOAT64_1E300: &str = "cb7e37e43c8800759c";
 
+/// The same operation as a request and as a gateway operation.
+fn operation(req: &Req) -> Operation<'_> {
+    match req {
+        Req::Emit(r) => Operation::Emit(r),
+        Req::Broadcast(r) => Operation::Broadcast(r),
+        Req::Join(r) => Operation::SocketsJoin(r),
+        Req::Leave(r) => Operation::SocketsLeave(r),
+        Req::Disconnect(r) => Operation::DisconnectSockets(r),
+        Req::ServerSide(r) => Operation::ServerSideEmit(r),
+    }
+}
+
 #[test]
 fn every_reference_vector_is_reproduced_byte_for_byte() {
     let text = std::fs::read_to_string(concat!(
@@ -335,15 +351,9 @@ fn every_reference_vector_is_reproduced_byte_for_byte() {
         let req = cases
             .remove(name)
             .unwrap_or_else(|| panic!("no request mirrors vector case {name:?}"));
-        let op = match &req {
-            Req::Emit(r) => Operation::Emit(r),
-            Req::Broadcast(r) => Operation::Broadcast(r),
-            Req::Join(r) => Operation::SocketsJoin(r),
-            Req::Leave(r) => Operation::SocketsLeave(r),
-            Req::Disconnect(r) => Operation::DisconnectSockets(r),
-            Req::ServerSide(r) => Operation::ServerSideEmit(r),
-        };
-        let encoded = gateway.encode(op).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let encoded = gateway
+            .encode(operation(&req))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let published = case["published"].as_array().unwrap();
         assert_eq!(published.len(), 1, "{name}: one PUBLISH per operation");
         let want_channel = published[0]["channel"].as_str().unwrap();
@@ -379,5 +389,132 @@ fn encoded_events_decode_with_an_independent_decoder() {
     assert_eq!(
         v.to_string(),
         r#"["emitter", {"type": 2, "data": ["ev", {"x": [1, 2.5, "s", nil, true]}, -7], "nsp": "/"}, {"rooms": ["a", "b"], "flags": {}, "except": []}]"#
+    );
+}
+
+/// The cases of the JSON vector file beyond the MessagePack ones.
+fn json_cases() -> BTreeMap<&'static str, Req> {
+    let mut m = cases();
+    let numbers = [
+        1e21,
+        1e-7,
+        123_456_789_012_345_680_000.0,
+        0.1,
+        -0.0,
+        1.5e-10,
+        5e-324,
+        1.797_693_134_862_315_7e308,
+        9_007_199_254_740_992.0,
+        -9_007_199_254_740_992.0,
+        18_014_398_509_481_984.0,
+        100.0,
+        0.000_001,
+        1e-6,
+        123.456,
+    ];
+    m.insert(
+        "js_numbers",
+        Req::Broadcast(broadcast("num", numbers.iter().map(|v| n(*v)).collect())),
+    );
+    m.insert(
+        "escapes",
+        Req::Emit(emit(
+            &["r\"1"],
+            "esc\n",
+            vec![s(
+                "quote\" backslash\\ \u{8}\u{c}\n\r\t \u{1} \u{1f} \u{7f} \u{2028} é /",
+            )],
+        )),
+    );
+    // JSON text in the order written; the gateway orders the keys as a
+    // JavaScript object does (array indices first).
+    m.insert(
+        "key_order",
+        Req::Broadcast(broadcast(
+            "keys",
+            vec![json(
+                r#"{"b":1,"10":2,"2":3,"a":4,"-1":5,"01":6,"4294967294":7,"4294967295":8,"0":9}"#,
+            )],
+        )),
+    );
+    m.insert(
+        "duplicate_keys",
+        Req::Broadcast(broadcast("dup", vec![json(r#"{"a":1,"b":2,"a":3}"#)])),
+    );
+    // A Date is a MessagePack timestamp for the gateway (as notepack writes one).
+    m.insert(
+        "date",
+        Req::Broadcast(broadcast(
+            "when",
+            vec![pb::Argument {
+                kind: Some(Kind::Msgpack(hex::decode("d6ff6553f100").expect("valid hex"))),
+            }],
+        )),
+    );
+    m
+}
+
+/// Cases the emitter publishes with `JSON.stringify`, but whose clients would
+/// not get what was sent: a Buffer becomes `{"type":"Buffer","data":[…]}`, a
+/// Date a string. A json target refuses them, naming the argument.
+const REFUSED_ON_JSON: &[(&str, &str)] = &[
+    ("binary", "binary data"),
+    ("binary_in_object", "binary data"),
+    ("date", "timestamp"),
+];
+
+#[test]
+fn every_json_parser_vector_is_reproduced_byte_for_byte_or_refused() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/socketio-redis-emitter-json.json"
+    ))
+    .unwrap();
+    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let config = Config::from_toml("[[targets]]\nname = \"default\"\nparser = \"json\"\n").unwrap();
+    let gateway = Gateway::new(&config).unwrap();
+    let mut cases = json_cases();
+    let vectors = file["cases"].as_array().unwrap();
+    assert!(vectors.len() >= 31, "vector file shrank");
+    for case in vectors {
+        let name = case["name"].as_str().unwrap();
+        let req = cases
+            .remove(name)
+            .unwrap_or_else(|| panic!("no request mirrors vector case {name:?}"));
+        let published = case["published"].as_array().unwrap();
+        assert_eq!(published.len(), 1, "{name}: one PUBLISH per operation");
+        let result = gateway.encode(operation(&req));
+        if let Some((_, why)) = REFUSED_ON_JSON.iter().find(|(n, _)| *n == name) {
+            match result {
+                Err(emitgate::error::Error::InvalidArgument(v)) => {
+                    assert_eq!(v.len(), 1, "{name}: {v:?}");
+                    assert_eq!(v[0].field, "args[0]", "{name}");
+                    assert!(v[0].description.contains(why), "{name}: {}", v[0].description);
+                    assert!(
+                        v[0].description.contains("parser is `json`"),
+                        "{name}: {}",
+                        v[0].description
+                    );
+                }
+                other => panic!("{name}: a json target must refuse it, got {other:?}"),
+            }
+            continue;
+        }
+        let encoded = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            String::from_utf8_lossy(encoded.message.channel()),
+            published[0]["channel"].as_str().unwrap(),
+            "{name}: channel"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(encoded.message.payload()),
+            String::from_utf8(hex::decode(published[0]["hex"].as_str().unwrap()).unwrap()).unwrap(),
+            "{name}: payload"
+        );
+    }
+    assert!(
+        cases.is_empty(),
+        "requests without a vector case: {:?}",
+        cases.keys().collect::<Vec<_>>()
     );
 }

@@ -443,7 +443,37 @@ test('--adapter streams: stream entries reach clients with their offset; a dropp
   }
 });
 
+test('--parser json: the classic adapter reads JSON.stringify packets and records a MessagePack one', async () => {
+  const js = startStack(['--redis-url', info.redis_url, '--parser', 'json', '--key', 'js']);
+  const jsInfo = await js.ready;
+  const jsApi = apiFor(jsInfo.control);
+  try {
+    const member = await jsApi('POST', '/clients', { server: 1, rooms: ['room1'] });
+    assert.equal(member.status, 200, JSON.stringify(member.body));
+    const packet = (rooms, event, ...args) =>
+      JSON.stringify(['emitter', { type: 2, data: [event, ...args], nsp: '/' }, { rooms, flags: {}, except: [] }]);
+    assert.equal(await redis.publish('js#/#room1#', packet(['room1'], 'chat message', { n: 1e21 })), 2);
+    await redis.publish('js#/#', emitterPacket('/', [], 'lost'));
+    await redis.publish('js#/#', packet([], 'js-barrier'));
+    const got = await jsApi('GET', `/clients/${member.body.id}/events?until=js-barrier`);
+    assert.deepEqual(got.body.events, [
+      { event: 'chat message', args: [{ n: 1e21 }] },
+      { event: 'js-barrier', args: [] },
+    ]);
+    const errors = (await jsApi('GET', '/errors')).body.errors;
+    assert.deepEqual(errors.map((e) => [e.kind, e.channel]), [
+      ['adapter.onmessage', 'js#/#'],
+      ['adapter.onmessage', 'js#/#'],
+    ]);
+  } finally {
+    js.proc.stdin.end();
+    await js.exited;
+  }
+});
+
 test('adapter options are checked', async () => {
+  const badParser = startStack(['--redis-url', info.redis_url, '--adapter', 'sharded', '--parser', 'json']);
+  await assert.rejects(badParser.ready, /--parser needs --adapter classic/);
   const badMode = startStack(['--redis-url', info.redis_url, '--subscription-mode', 'dynamic']);
   await assert.rejects(badMode.ready, /--subscription-mode needs --adapter sharded/);
   const badAdapter = startStack(['--redis-url', info.redis_url, '--adapter', 'kafka']);

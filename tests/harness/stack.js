@@ -3,7 +3,7 @@
 
 // End-to-end fixture for emitgate. See README.md for the CLI and control API.
 
-const { ADAPTERS, Cluster, SUBSCRIPTION_MODES } = require('./lib/cluster');
+const { ADAPTERS, Cluster, PARSERS, SUBSCRIPTION_MODES } = require('./lib/cluster');
 const { createControlServer } = require('./lib/control');
 const { killAllNow, startRedisServer, startGateway, waitForRedis } = require('./lib/processes');
 const { log, withTimeout } = require('./lib/util');
@@ -12,6 +12,7 @@ const USAGE = `usage: node stack.js [--redis-url URL] [--gateway PATH] [--gatewa
                      [--servers N] [--key K] [--control-port P]
                      [--adapter classic|sharded|streams] [--subscription-mode MODE]
                      [--redis-cluster] [--stream-name NAME] [--stream-count N]
+                     [--parser msgpack|json]
 
 Starts redis-server (unless --redis-url), the gateway (if --gateway) and N
 Socket.IO servers (default 2) with @socket.io/redis-adapter (or the adapter
@@ -32,6 +33,7 @@ function parseArgs(argv) {
     redisCluster: false,
     streamName: undefined,
     streamCount: undefined,
+    parser: 'msgpack',
   };
   const valued = new Set([
     '--redis-url',
@@ -44,6 +46,7 @@ function parseArgs(argv) {
     '--subscription-mode',
     '--stream-name',
     '--stream-count',
+    '--parser',
   ]);
   for (let i = 0; i < argv.length; i++) {
     let flag = argv[i];
@@ -104,6 +107,10 @@ function parseArgs(argv) {
         if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 64) throw new Error('--stream-count must be an integer from 1 to 64');
         opts.streamCount = Number(value);
         break;
+      case '--parser':
+        if (!PARSERS.includes(value)) throw new Error(`--parser must be one of ${PARSERS.join(', ')}`);
+        opts.parser = value;
+        break;
     }
   }
   if (opts.gatewayArgs.length && !opts.gateway) throw new Error('--gateway-arg needs --gateway');
@@ -111,6 +118,7 @@ function parseArgs(argv) {
   if ((opts.streamName !== undefined || opts.streamCount !== undefined) && opts.adapter !== 'streams') {
     throw new Error('--stream-name and --stream-count need --adapter streams');
   }
+  if (opts.parser !== 'msgpack' && opts.adapter !== 'classic') throw new Error('--parser needs --adapter classic (the other adapters have no parser option)');
   if (opts.redisCluster && !opts.redisUrl) throw new Error('--redis-cluster needs --redis-url (the seed URL(s) of a running Redis Cluster)');
   return opts;
 }
@@ -129,6 +137,7 @@ function gatewayTarget(opts) {
     if (opts.streamName !== undefined) lines.push(`stream_name = ${JSON.stringify(opts.streamName)}`);
     if (opts.streamCount !== undefined) lines.push(`stream_count = ${opts.streamCount}`);
   }
+  if (opts.parser !== 'msgpack') lines.push(`parser = ${JSON.stringify(opts.parser)}`);
   if (opts.redisCluster) {
     const [first, ...more] = opts.redisUrl.split(',').map((u) => u.trim());
     lines.push(`redis_url = ${JSON.stringify(first)}`, 'cluster = true');
@@ -229,6 +238,7 @@ async function main() {
     redisCluster: opts.redisCluster,
     streamName: opts.streamName,
     streamCount: opts.streamCount,
+    parser: opts.parser,
   });
   for (const [kind, err] of earlyErrors) cluster.recordError(kind, err);
   await cluster.start();
@@ -247,7 +257,8 @@ async function main() {
     servers: cluster.servers.map((s) => s.port),
   };
   const topology = opts.redisCluster ? ', Redis Cluster' : '';
-  log(`ready in ${Date.now() - started} ms (${opts.adapter} adapter${topology}, key ${JSON.stringify(key)}, ${opts.servers} servers)`);
+  const parser = opts.parser === 'msgpack' ? '' : `, ${opts.parser} parser`;
+  log(`ready in ${Date.now() - started} ms (${opts.adapter} adapter${parser}${topology}, key ${JSON.stringify(key)}, ${opts.servers} servers)`);
   process.stdout.write(`${JSON.stringify(ready)}\n`);
 }
 

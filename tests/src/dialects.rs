@@ -6,7 +6,8 @@
 //!   killed (and its files removed) on drop.
 //! - [`StackOptions`] and [`Stack::start_with`]: the Node harness with another
 //!   adapter (`--adapter sharded|streams`), a sharded subscription mode, a
-//!   Redis Cluster (`--redis-cluster`) or several streams.
+//!   Redis Cluster (`--redis-cluster`), several streams, or the classic
+//!   adapter with the JSON parser (`--parser json`).
 //! - [`Stack::drop_transport`] / [`Stack::reconnect`]: a client loses its
 //!   connection as on a network failure and comes back, with
 //!   connection-state recovery when the servers offer it.
@@ -317,6 +318,8 @@ pub struct StackOptions {
     pub stream_name: Option<String>,
     /// The streams adapter's `streamCount`.
     pub stream_count: Option<u32>,
+    /// The classic adapter's `parser`: `msgpack` (unset) or `json`.
+    pub parser: Option<&'static str>,
 }
 
 impl Default for StackOptions {
@@ -329,6 +332,7 @@ impl Default for StackOptions {
             key: None,
             stream_name: None,
             stream_count: None,
+            parser: None,
         }
     }
 }
@@ -357,6 +361,9 @@ impl StackOptions {
         }
         if let Some(n) = self.stream_count {
             a.extend(["--stream-count".into(), n.to_string()]);
+        }
+        if let Some(p) = self.parser {
+            a.extend(["--parser".into(), p.into()]);
         }
         a
     }

@@ -434,6 +434,15 @@ impl Stack {
             .expect("errors")
             .clone()
     }
+
+    /// The Node process of the Socket.IO servers has not exited and still
+    /// answers its control API.
+    pub async fn assert_running(&mut self) {
+        let status = self.child.try_wait().expect("harness process status");
+        assert_eq!(status, None, "the Socket.IO servers' process exited");
+        let (code, body) = self.call(reqwest::Method::GET, "/info", None).await;
+        assert_eq!(code, 200, "the Socket.IO servers' process does not answer: {body}");
+    }
 }
 
 impl Drop for Stack {

@@ -281,3 +281,136 @@ async fn sigterm_under_load_lets_in_flight_calls_finish_and_exits_zero() {
     want.sort();
     assert_eq!(events, want);
 }
+
+/// The binary with its whole configuration in `EMITGATE_*` variables (no
+/// flag, no file), as a container is configured; the caller's own
+/// `EMITGATE_*` variables are removed first.
+fn env_only(vars: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(binary());
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("EMITGATE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("EMITGATE_ADMIN_LISTEN", "off")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Waits until the gateway configured by [`env_only`] on `port` answers.
+async fn connect_to(child: &mut Child, port: u16) -> EmitterServiceClient<Channel> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(c) = EmitterServiceClient::connect(format!("http://127.0.0.1:{port}")).await {
+            return c;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the gateway exited");
+        assert!(Instant::now() < deadline, "gateway did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One XRANGE entry: its id and its fields.
+type StreamEntry = (String, Vec<(String, Vec<u8>)>);
+
+#[tokio::test]
+async fn a_streams_target_configured_by_environment_variables_alone() {
+    let redis = RedisServer::start().await;
+    let port = free_port();
+    let mut child = env_only(&[
+        ("EMITGATE_LISTEN", format!("127.0.0.1:{port}")),
+        ("EMITGATE_REDIS_URL", redis.url()),
+        ("EMITGATE_DIALECT", "socketio-streams".into()),
+        ("EMITGATE_STREAM_NAME", "app-events".into()),
+        ("EMITGATE_STREAM_COUNT", "1".into()),
+        ("EMITGATE_MAXLEN", "50".into()),
+    ])
+    .spawn()
+    .unwrap();
+    let mut c = connect_to(&mut child, port).await;
+    let r = c.emit(emit(&["a"], "e")).await.unwrap().into_inner();
+    assert!(!r.stream_id.is_empty(), "a streams target answers the entry id");
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let entries: Vec<StreamEntry> = redis::cmd("XRANGE")
+        .arg("app-events")
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1, "one entry in the stream the variable names");
+    assert_eq!(entries[0].0, r.stream_id);
+    let fields: Vec<&str> = entries[0].1.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(fields, ["uid", "nsp", "type", "data"]);
+}
+
+#[tokio::test]
+async fn a_json_parser_target_configured_by_environment_variables_alone() {
+    let redis = RedisServer::start().await;
+    let port = free_port();
+    let mut child = env_only(&[
+        ("EMITGATE_LISTEN", format!("127.0.0.1:{port}")),
+        ("EMITGATE_REDIS_URL", redis.url()),
+        ("EMITGATE_DIALECT", "socketio".into()),
+        ("EMITGATE_KEY", "app".into()),
+        ("EMITGATE_PARSER", "json".into()),
+    ])
+    .spawn()
+    .unwrap();
+    let mut c = connect_to(&mut child, port).await;
+    let mut cap = Capture::start(&redis.url()).await;
+    c.emit(emit(&["a"], "e")).await.unwrap();
+    let msg = cap.next().await;
+    assert_eq!(msg.channel, "app#/#a#");
+    assert_eq!(
+        String::from_utf8_lossy(&msg.payload),
+        r#"["emitter",{"type":2,"data":["e"],"nsp":"/"},{"rooms":["a"],"flags":{},"except":[]}]"#
+    );
+    let e = c
+        .emit(pb::EmitRequest {
+            args: vec![pb::Argument {
+                kind: Some(pb::argument::Kind::Binary(vec![1])),
+            }],
+            ..emit(&["a"], "e")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().contains("args[0]") && e.message().contains("`json`"),
+        "{e:?}"
+    );
+    cap.expect_nothing_before_marker(&redis.url()).await;
+}
+
+#[tokio::test]
+async fn a_parser_on_a_dialect_without_one_is_refused_at_start() {
+    let redis = RedisServer::start().await;
+    let out = env_only(&[
+        ("EMITGATE_LISTEN", format!("127.0.0.1:{}", free_port())),
+        ("EMITGATE_REDIS_URL", redis.url()),
+        ("EMITGATE_DIALECT", "socketio-sharded".into()),
+        ("EMITGATE_PARSER", "json".into()),
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--parser (EMITGATE_PARSER)") && stderr.contains("createShardedAdapter has no `parser`"),
+        "{stderr}"
+    );
+    let out = env_only(&[("EMITGATE_DIALECT", "socketio-v3".into())])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "clap refuses an unknown dialect");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("socketio-streams"));
+}

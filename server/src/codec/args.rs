@@ -187,6 +187,192 @@ fn value_to_json(
 }
 
 // ---------------------------------------------------------------------------
+// MessagePack → the JSON text JavaScript writes (targets whose adapter parser
+// is `JSON`).
+
+/// Largest array index of a JavaScript object property (2^32 − 2): such
+/// keys come first in a JavaScript object, in ascending order.
+const MAX_ARRAY_INDEX: u64 = (1 << 32) - 2;
+
+/// Appends, each preceded by a comma, the JSON text `JSON.stringify` writes
+/// for validated MessagePack values as a JavaScript process holds them:
+/// numbers in ECMAScript's shortest form (`1e+21`, `-0` as `0`), object keys
+/// in JavaScript property order (array indices first, ascending; a repeated
+/// key keeps its first place and its last value).
+///
+/// Refuses what a JSON reader cannot get back: binary, timestamps and
+/// integers beyond ±2^53 (`JSON.parse` would round them). Floats are finite
+/// (validated). An error carries the index of the value that failed.
+pub fn msgpack_to_js_json_list(bytes: &[u8], out: &mut Vec<u8>) -> Result<(), (usize, ArgError)> {
+    let mut rest = bytes;
+    let mut index = 0;
+    while !rest.is_empty() {
+        out.push(b',');
+        // One cursor per value: byte offsets in errors count from the
+        // argument's own start.
+        let mut c = Cursor { buf: rest, pos: 0 };
+        js_value(&mut c, out, 0).map_err(|e| (index, e))?;
+        rest = &rest[c.pos..];
+        index += 1;
+    }
+    Ok(())
+}
+
+/// Writes a finite number as ECMAScript's `Number.prototype.toString` does.
+pub fn write_js_number(out: &mut Vec<u8>, n: f64) {
+    if n == 0.0 {
+        // `JSON.stringify(-0)` is `0`.
+        out.push(b'0');
+    } else {
+        out.extend_from_slice(ryu_js::Buffer::new().format_finite(n).as_bytes());
+    }
+}
+
+/// An integer as a JavaScript number, or why it is not one exactly.
+fn js_integer(c: &mut Cursor<'_>, marker: Marker, at: usize) -> Result<Option<i128>, ArgError> {
+    #[allow(clippy::cast_possible_wrap)]
+    let v = match marker {
+        Marker::FixPos(n) => i128::from(n),
+        Marker::FixNeg(n) => i128::from(n),
+        Marker::U8 | Marker::U16 | Marker::U32 | Marker::U64 => i128::from(c.be(1 << (marker.to_u8() - 0xcc))?),
+        Marker::I8 | Marker::I16 | Marker::I32 | Marker::I64 => {
+            let width = 1usize << (marker.to_u8() - 0xd0);
+            let raw = c.be(width)?;
+            let shift = 64 - 8 * width as u32;
+            i128::from(((raw << shift) as i64) >> shift)
+        }
+        _ => return Ok(None),
+    };
+    if v.unsigned_abs() > 1 << 53 {
+        return err(format!(
+            "integer {v} at byte {at} is beyond ±2^53, which JSON.parse rounds (send it as a string)"
+        ));
+    }
+    Ok(Some(v))
+}
+
+fn js_value(c: &mut Cursor<'_>, out: &mut Vec<u8>, depth: usize) -> Result<(), ArgError> {
+    if depth > MAX_DEPTH {
+        return err(format!("nested deeper than {MAX_DEPTH} levels"));
+    }
+    let at = c.pos;
+    let marker = Marker::from_u8(c.u8()?);
+    if let Some(v) = js_integer(c, marker, at)? {
+        out.extend_from_slice(v.to_string().as_bytes());
+        return Ok(());
+    }
+    match marker {
+        Marker::Null => out.extend_from_slice(b"null"),
+        Marker::True => out.extend_from_slice(b"true"),
+        Marker::False => out.extend_from_slice(b"false"),
+        Marker::F32 => {
+            let bits = u32::try_from(c.be(4)?).unwrap_or_default();
+            write_js_number(out, f64::from(f32::from_bits(bits)));
+        }
+        Marker::F64 => write_js_number(out, f64::from_bits(c.be(8)?)),
+        Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32 => {
+            let s = js_str(c, marker, at)?;
+            // serde_json escapes exactly what JSON.stringify escapes.
+            let _ = serde_json::to_writer(&mut *out, s);
+        }
+        Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => {
+            return err(format!("binary data at byte {at} (JSON has no binary type)"));
+        }
+        Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
+            let n = match marker {
+                Marker::FixArray(n) => u64::from(n),
+                Marker::Array16 => c.be(2)?,
+                _ => c.be(4)?,
+            };
+            out.push(b'[');
+            for i in 0..n {
+                if i > 0 {
+                    out.push(b',');
+                }
+                js_value(c, out, depth + 1)?;
+            }
+            out.push(b']');
+        }
+        Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => {
+            let n = match marker {
+                Marker::FixMap(n) => u64::from(n),
+                Marker::Map16 => c.be(2)?,
+                _ => c.be(4)?,
+            };
+            js_object(c, n, out, depth)?;
+        }
+        _ => {
+            return err(format!(
+                "timestamp at byte {at} (JSON has no date type: send an ISO 8601 string)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The body of a string whose marker was read.
+fn js_str<'a>(c: &mut Cursor<'a>, marker: Marker, at: usize) -> Result<&'a str, ArgError> {
+    let n = match marker {
+        Marker::FixStr(n) => u64::from(n),
+        Marker::Str8 => c.be(1)?,
+        Marker::Str16 => c.be(2)?,
+        _ => c.be(4)?,
+    };
+    let body = c.take(to_usize(n))?;
+    std::str::from_utf8(body).map_err(|_| ArgError(format!("string at byte {at} is not valid UTF-8")))
+}
+
+/// A map of `n` entries as a JavaScript object: keys in property order.
+fn js_object(c: &mut Cursor<'_>, n: u64, out: &mut Vec<u8>, depth: usize) -> Result<(), ArgError> {
+    // (key, value's range in `values`), in first-seen order of the keys.
+    let mut entries: Vec<(String, std::ops::Range<usize>)> = Vec::new();
+    let mut values = Vec::new();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for _ in 0..n {
+        let at = c.pos;
+        let marker = Marker::from_u8(c.u8()?);
+        // Keys are strings or integers (validated); a JavaScript key is a string.
+        let key = match js_integer(c, marker, at)? {
+            Some(i) => i.to_string(),
+            None => js_str(c, marker, at)?.to_owned(),
+        };
+        let start = values.len();
+        js_value(c, &mut values, depth + 1)?;
+        let range = start..values.len();
+        match seen.get(&key) {
+            Some(&i) => entries[i].1 = range,
+            None => {
+                seen.insert(key.clone(), entries.len());
+                entries.push((key, range));
+            }
+        }
+    }
+    // Array indices first, ascending; the other keys keep their order.
+    entries.sort_by_key(|(k, _)| array_index(k).map_or((1, 0), |i| (0, i)));
+    out.push(b'{');
+    for (i, (key, range)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut *out, key);
+        out.push(b':');
+        out.extend_from_slice(&values[range.clone()]);
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// The array index a property key denotes in JavaScript (a canonical
+/// decimal from 0 to 2^32 − 2), if any.
+fn array_index(key: &str) -> Option<u64> {
+    let canonical = key == "0" || (!key.starts_with('0') && !key.is_empty() && key.len() <= 10);
+    if !canonical || !key.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    key.parse::<u64>().ok().filter(|&i| i <= MAX_ARRAY_INDEX)
+}
+
+// ---------------------------------------------------------------------------
 // MessagePack writers (rmp writes the smallest form, as notepack does).
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -670,6 +856,39 @@ mod tests {
         };
         msgpack_to_json_list(&hex::decode("91c403010203").unwrap(), &mut out, &mut placeholder).unwrap();
         assert_eq!(out, br#",[{"len":3}]"#);
+    }
+
+    fn to_js(hex_values: &str) -> Result<String, ArgError> {
+        let mut out = Vec::new();
+        msgpack_to_js_json_list(&hex::decode(hex_values).unwrap(), &mut out).map_err(|(_, e)| e)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn msgpack_transcodes_to_the_json_javascript_writes() {
+        // float32 0.1 is the double 0.10000000149011612; -0 is 0; 1e21 is 1e+21.
+        assert_eq!(to_js("ca3dcccccd").unwrap(), ",0.10000000149011612");
+        assert_eq!(to_js("cb8000000000000000").unwrap(), ",0");
+        assert_eq!(to_js("cb444b1ae4d6e2ef50").unwrap(), ",1e+21");
+        assert_eq!(to_js("cb4415af1d78b58c40").unwrap(), ",100000000000000000000");
+        // 2^53 fits, 2^53 + 1 and -(2^53 + 1) do not, as integers.
+        assert_eq!(to_js("cf0020000000000000").unwrap(), ",9007199254740992");
+        assert!(to_js("cf0020000000000001").unwrap_err().0.contains("beyond ±2^53"));
+        assert!(to_js("d3ffdfffffffffffff").unwrap_err().0.contains("beyond ±2^53"));
+        // Integer keys are strings; array indices first, ascending; a
+        // repeated key keeps its first place and its last value.
+        assert_eq!(to_js("84a1620a0201a16101a16203").unwrap(), r#",{"2":1,"b":3,"a":1}"#);
+        assert!(to_js("91c40101").unwrap_err().0.contains("binary data at byte 1"));
+        // Offsets count from the failing argument's start.
+        let mut out = Vec::new();
+        let e = msgpack_to_js_json_list(&hex::decode("a3616263c40101").unwrap(), &mut out).unwrap_err();
+        assert_eq!((e.0, e.1.0.starts_with("binary data at byte 0")), (1, true), "{e:?}");
+        assert!(to_js("81a174d6ff6553f100").unwrap_err().0.contains("timestamp"));
+        assert_eq!(array_index("4294967294"), Some(4_294_967_294));
+        assert_eq!(array_index("4294967295"), None);
+        assert_eq!(array_index("01"), None);
+        assert_eq!(array_index("-1"), None);
+        assert_eq!(array_index(""), None);
     }
 
     #[test]

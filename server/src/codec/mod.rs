@@ -44,6 +44,34 @@ pub const MAX_MESSAGES: usize = 1000;
 /// which can never collide with an adapter's own 6-character uid.
 pub const EMITTER_UID: &str = "emitter";
 
+/// The `parser` option of a target's adapter: how its servers decode the
+/// event packets (`[uid, packet, opts]`) they read from Redis.
+///
+/// Only the classic `@socket.io/redis-adapter` (`createAdapter`, ≥ 8.0) and
+/// `@socket.io/redis-emitter` (≥ 5.1) have this option; socket operations and
+/// `ServerSideEmit` are JSON requests whatever it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Parser {
+    /// notepack.io MessagePack, the adapter's default.
+    #[default]
+    Msgpack,
+    /// `{ encode: JSON.stringify, decode: JSON.parse }`: the packet as
+    /// `JSON.stringify` writes it. What JSON cannot carry (binary,
+    /// timestamps, integers beyond ±2^53) is refused.
+    Json,
+}
+
+impl Parser {
+    /// The option's config name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Parser::Msgpack => "msgpack",
+            Parser::Json => "json",
+        }
+    }
+}
+
 /// Validated event arguments: `count` MessagePack values back to back.
 #[derive(Debug, Clone, Default)]
 pub struct EncodedArgs {

@@ -6,12 +6,17 @@
 //! published on `{key}#{nsp}#`, or on `{key}#{nsp}#{room}#` when exactly one
 //! room is targeted. Socket operations are JSON requests on
 //! `{key}-request#{nsp}#` (wire-protocols.md §1.5, §2.4).
+//!
+//! With the adapter option `parser: { encode: JSON.stringify, decode:
+//! JSON.parse }` ([`Parser::Json`]) the same array goes out as the JSON text
+//! `JSON.stringify` writes, byte for byte as the emitter with that parser
+//! publishes it; arguments JSON cannot carry are refused.
 
 use serde::Serialize;
 
 use super::{
-    CodecError, Dialect, EMITTER_UID, EncodedArgs, Event, Message, Selector,
-    args::{ArgError, msgpack_to_json_list},
+    CodecError, Dialect, EMITTER_UID, EncodedArgs, Event, Message, Parser, Selector,
+    args::{ArgError, msgpack_to_js_json_list, msgpack_to_json_list},
 };
 
 /// Socket.IO packet type `EVENT`. Socket.IO ≥ 3 servers detect binary
@@ -31,15 +36,23 @@ mod request_type {
 pub struct SocketIo {
     broadcast_prefix: String,
     request_prefix: String,
+    parser: Parser,
 }
 
 impl SocketIo {
     /// The dialect for the adapter key (the adapter's `key` option,
-    /// `socket.io` by default); channel prefixes are built once here.
+    /// `socket.io` by default) and the default (MessagePack) parser;
+    /// channel prefixes are built once here.
     pub fn new(key: &str) -> Self {
+        Self::with_parser(key, Parser::Msgpack)
+    }
+
+    /// The dialect for the adapter key and the adapter's `parser` option.
+    pub fn with_parser(key: &str, parser: Parser) -> Self {
         Self {
             broadcast_prefix: format!("{key}#"),
             request_prefix: format!("{key}-request#"),
+            parser,
         }
     }
 
@@ -138,6 +151,42 @@ pub fn encode_event_with_type(e: &Event<'_>, packet_type: u8, out: &mut Vec<u8>)
     write_str_array(out, e.except);
 }
 
+/// Appends the event packet as `JSON.stringify([uid, packet, opts])` writes
+/// it (the emitter with `parser: JSON`): the same keys in the same order as
+/// [`encode_event`]. Fails with the index of an argument JSON cannot carry.
+pub fn encode_event_json(e: &Event<'_>, out: &mut Vec<u8>) -> Result<(), (usize, ArgError)> {
+    out.reserve(size_hint(e) + e.args.bytes.len() / 2);
+    out.extend_from_slice(b"[");
+    let _ = serde_json::to_writer(&mut *out, EMITTER_UID);
+    out.extend_from_slice(br#",{"type":"#);
+    out.extend_from_slice(PACKET_TYPE_EVENT.to_string().as_bytes());
+    out.extend_from_slice(br#","data":["#);
+    let _ = serde_json::to_writer(&mut *out, e.event);
+    msgpack_to_js_json_list(&e.args.bytes, out)?;
+    out.extend_from_slice(br#"],"nsp":"#);
+    let _ = serde_json::to_writer(&mut *out, e.nsp);
+    out.extend_from_slice(br#"},{"rooms":"#);
+    let _ = serde_json::to_writer(&mut *out, e.rooms);
+    out.extend_from_slice(br#","flags":{"#);
+    if e.flags.volatile {
+        out.extend_from_slice(br#""volatile":true"#);
+    }
+    if let Some(c) = e.flags.compress {
+        if e.flags.volatile {
+            out.push(b',');
+        }
+        out.extend_from_slice(if c {
+            br#""compress":true"#
+        } else {
+            br#""compress":false"#
+        });
+    }
+    out.extend_from_slice(br#"},"except":"#);
+    let _ = serde_json::to_writer(&mut *out, e.except);
+    out.extend_from_slice(b"}]");
+    Ok(())
+}
+
 #[derive(Serialize)]
 struct RoomsRequest<'a> {
     #[serde(rename = "type")]
@@ -166,7 +215,16 @@ impl Dialect for SocketIo {
 
     fn event(&self, e: &Event<'_>) -> Result<Message, CodecError> {
         let mut payload = Vec::new();
-        encode_event(e, &mut payload);
+        match self.parser {
+            Parser::Msgpack => encode_event(e, &mut payload),
+            Parser::Json => encode_event_json(e, &mut payload).map_err(|(i, err)| CodecError::Invalid {
+                field: format!("args[{i}]"),
+                description: format!(
+                    "{err}: cannot be sent to this target, whose adapter parser is `json` \
+                     (JSON.stringify/JSON.parse)"
+                ),
+            })?,
+        }
         Ok(Message::Publish {
             channel: self.event_channel(e.nsp, e.rooms),
             payload,

@@ -18,6 +18,9 @@ const { log, encodeValue, waitUntil, withTimeout, HttpError, describeError } = r
 const notepack = require(require.resolve('notepack.io', { paths: [require.resolve('@socket.io/redis-adapter')] }));
 
 const ADAPTERS = ['classic', 'sharded', 'streams'];
+// The classic adapter's `parser` option: its default (notepack MessagePack), or JSON.
+const PARSERS = ['msgpack', 'json'];
+const JSON_PARSER = { encode: JSON.stringify, decode: JSON.parse };
 const SUBSCRIPTION_MODES = ['static', 'dynamic', 'dynamic-private'];
 
 // Server-side event of the stream readers' start-up check (see syncStreamReaders).
@@ -48,7 +51,10 @@ class Cluster {
     redisCluster = false,
     streamName = 'socket.io',
     streamCount = 1,
+    parser = 'msgpack',
   }) {
+    if (!PARSERS.includes(parser)) throw new Error(`parser must be one of ${PARSERS.join(', ')}`);
+    if (parser !== 'msgpack' && adapter !== 'classic') throw new Error('only the classic adapter has a parser option');
     if (!ADAPTERS.includes(adapter)) throw new Error(`adapter must be one of ${ADAPTERS.join(', ')}`);
     if (!SUBSCRIPTION_MODES.includes(subscriptionMode)) throw new Error(`subscription mode must be one of ${SUBSCRIPTION_MODES.join(', ')}`);
     this.redisUrl = redisUrl;
@@ -59,6 +65,7 @@ class Cluster {
     this.redisCluster = redisCluster;
     this.streamName = streamName;
     this.streamCount = streamCount;
+    this.parser = parser;
     this.servers = [];
     this.namespaces = new Map(); // name -> Promise<void> (set up on every server)
     this.clients = new Map(); // id -> client record
@@ -110,7 +117,7 @@ class Cluster {
       case 'streams':
         return createStreamsAdapter(pub, { streamName: this.streamName, streamCount: this.streamCount, channelPrefix: this.key });
       default:
-        return createAdapter(pub, sub, { key: this.key });
+        return createAdapter(pub, sub, { key: this.key, ...(this.parser === 'json' ? { parser: JSON_PARSER } : {}) });
     }
   }
 
@@ -574,4 +581,4 @@ class Cluster {
   }
 }
 
-module.exports = { Cluster, normalizeNamespace, ADAPTERS, SUBSCRIPTION_MODES };
+module.exports = { Cluster, normalizeNamespace, ADAPTERS, PARSERS, SUBSCRIPTION_MODES };

@@ -1,5 +1,6 @@
 //! The end-to-end cases shared by the `socketio-sharded` and
-//! `socketio-streams` suites and by the Redis Cluster suite: rooms, except,
+//! `socketio-streams` suites, by the Redis Cluster suite and by the classic
+//! adapter with the JSON parser (`e2e_json_parser.rs`): rooms, except,
 //! namespaces, argument kinds (binary, timestamps), unicode, flags, batches,
 //! socket operations and serverSideEmit, each asserted on what real
 //! socket.io-client clients (or the servers' handlers) received.
@@ -33,6 +34,10 @@ pub enum Kind {
     /// forwarded to every node, and its reply counts only the subscribers
     /// of the node that ran it.
     ClassicOnCluster,
+    /// `socketio` dialect with `parser = "json"`, classic adapter with
+    /// `parser: { encode: JSON.stringify, decode: JSON.parse }`: what JSON
+    /// cannot carry is refused, publishes nothing and leaves the servers up.
+    ClassicJson,
     /// `socketio-sharded` with `createShardedAdapter`.
     Sharded {
         /// The target's `subscription_mode`.
@@ -105,6 +110,10 @@ impl World {
         let mut target = vec![format!("key = {key:?}")];
         match kind {
             Kind::ClassicOnCluster => {}
+            Kind::ClassicJson => {
+                stack.parser = Some("json");
+                target.push("parser = \"json\"".into());
+            }
             Kind::Sharded { gateway, servers } => {
                 stack.adapter = "sharded";
                 stack.subscription_mode = Some(servers.name());
@@ -257,8 +266,8 @@ impl World {
     /// dialects), or a stream entry id came back (streams).
     pub fn check_reply(&self, receivers: u64, stream_id: &str, servers: u64) {
         match self.kind {
-            Kind::Sharded { .. } => {
-                assert_eq!(receivers, servers, "SPUBLISH receivers");
+            Kind::Sharded { .. } | Kind::ClassicJson => {
+                assert_eq!(receivers, servers, "(S)PUBLISH receivers");
                 assert_eq!(stream_id, "");
             }
             Kind::Streams => {
@@ -269,9 +278,11 @@ impl World {
         }
     }
 
-    /// The servers never hit a decode error or an exception.
-    pub async fn assert_servers_healthy(&self) {
+    /// The servers never hit a decode error or an exception, and their
+    /// process is still running.
+    pub async fn assert_servers_healthy(&mut self) {
         assert_eq!(self.stack.errors().await, Vec::<Value>::new());
+        self.stack.assert_running().await;
     }
 
     async fn emit(&mut self, rooms: &[&str], event: &str, args: Vec<pb::Argument>) -> pb::EmitResponse {
@@ -471,6 +482,9 @@ pub async fn namespaces(w: &mut World) {
 /// Binary (top level and nested), pre-encoded MessagePack with a timestamp,
 /// JSON text and protobuf values all arrive as a JavaScript client expects.
 pub async fn argument_kinds(w: &mut World) {
+    if w.kind == Kind::ClassicJson {
+        return argument_kinds_on_json(w).await;
+    }
     let a = w.stack.connect("/", 0, &["r"]).await;
     // {name: "a.bin", data: <bin "abc">, big: 2^60}, as SDKs send nested binary.
     let nested = hex::decode("83a46e616d65a5612e62696ea464617461c403616263a3626967cf1000000000000000").unwrap();
@@ -512,6 +526,70 @@ pub async fn argument_kinds(w: &mut World) {
             ev("when", json!(["2023-11-14T22:13:20.000Z"])),
         ]
     );
+}
+
+/// The refusal of one emit by a json target: INVALID_ARGUMENT naming
+/// `field` and the parser, with `why` in the description.
+async fn refused_on_json(w: &mut World, args: Vec<pb::Argument>, field: &str, why: &str) {
+    let e = w.c.emit(emit_req(&["r"], "refused", args)).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    let v = emitgate_e2e::violations(&e);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0].0, field);
+    assert!(v[0].1.contains(why) && v[0].1.contains("`json`"), "{}", v[0].1);
+}
+
+/// On a json target, what JSON cannot carry is refused (binary, nested
+/// binary, timestamps, integers beyond 2^53) and publishes nothing; JSON
+/// text, protobuf values and MessagePack without those arrive as sent.
+async fn argument_kinds_on_json(w: &mut World) {
+    let a = w.stack.connect("/", 0, &["r"]).await;
+    let nested_binary = hex::decode("82a46e616d65a5612e62696ea464617461c403616263").unwrap();
+    // {name: "a.bin", big: 2^60}
+    let big = hex::decode("82a46e616d65a5612e62696ea3626967cf1000000000000000").unwrap();
+    refused_on_json(w, vec![binary(&[0, 1, 2])], "args[0]", "binary data").await;
+    refused_on_json(
+        w,
+        vec![value(json!(1)), msgpack(nested_binary)],
+        "args[1]",
+        "binary data",
+    )
+    .await;
+    refused_on_json(
+        w,
+        vec![msgpack(hex::decode("d6ff6553f100").unwrap())],
+        "args[0]",
+        "timestamp",
+    )
+    .await;
+    refused_on_json(w, vec![msgpack(big)], "args[0]", "beyond ±2^53").await;
+    // {name: "a.bin", n: 2^53, k: {2: "two", 1: "one"}}: integer keys are strings in JSON.
+    let carried = hex::decode("83a46e616d65a5612e62696ea16ecf0020000000000000a16b8202a374776f01a36f6e65").unwrap();
+    w.emit(
+        &["r"],
+        "kinds",
+        vec![
+            msgpack(carried),
+            json_arg(r#"{"a":{"b":{"c":[1,{"d":"e"}]}},"empty_obj":{},"empty_arr":[],"f":1.5,"i":7.0,"e":1e21}"#),
+            value(json!({"n": null, "t": true, "list": [1, "two", 3.25]})),
+        ],
+    )
+    .await;
+    w.expect(
+        "/",
+        &[(
+            &a,
+            vec![ev(
+                "kinds",
+                json!([
+                    {"name": "a.bin", "n": 9_007_199_254_740_992_u64, "k": {"1": "one", "2": "two"}},
+                    {"a": {"b": {"c": [1, {"d": "e"}]}}, "empty_obj": {}, "empty_arr": [], "f": 1.5, "i": 7, "e": 1e21},
+                    {"n": null, "t": true, "list": [1, "two", 3.25]},
+                ]),
+            )],
+        )],
+    )
+    .await;
 }
 
 /// Non-ASCII namespace, room, event and payload, and a 900 kB argument.
@@ -596,10 +674,28 @@ pub async fn batch(w: &mut World) {
             .await
             .unwrap()
             .into_inner();
-    assert_eq!(r.results.iter().map(|r| r.code).collect::<Vec<_>>(), [0, 3, 0, 0, 0]);
     assert_eq!(r.results[1].violations[0].field, "items[1].emit.event");
-    assert_eq!((r.published, r.failed), (4, 1));
     let one = w.one_room(false, 1);
+    if w.kind == Kind::ClassicJson {
+        // Binary has no JSON form: the item is refused, the others go out.
+        assert_eq!(r.results.iter().map(|r| r.code).collect::<Vec<_>>(), [0, 3, 0, 3, 0]);
+        assert_eq!(r.results[3].violations[0].field, "items[3].emit.args[0]");
+        assert_eq!((r.published, r.failed), (3, 2));
+        for (i, servers) in [(0, one), (2, one), (4, 2)] {
+            w.check_reply(r.results[i].receivers, &r.results[i].stream_id, servers);
+        }
+        w.expect(
+            "/",
+            &[
+                (&u1, vec![ev("n", json!([1]))]),
+                (&u2, vec![ev("n", json!([2])), ev("all", json!([]))]),
+            ],
+        )
+        .await;
+        return;
+    }
+    assert_eq!(r.results.iter().map(|r| r.code).collect::<Vec<_>>(), [0, 3, 0, 0, 0]);
+    assert_eq!((r.published, r.failed), (4, 1));
     for (i, servers) in [(0, one), (2, one), (3, one), (4, 2)] {
         w.check_reply(r.results[i].receivers, &r.results[i].stream_id, servers);
     }
@@ -730,7 +826,8 @@ pub async fn server_side_emit(w: &mut World) {
         })
         .await;
     match w.kind {
-        Kind::ClassicOnCluster => assert_eq!(r.unwrap_err().code(), Code::InvalidArgument),
+        // The classic adapter's requests are JSON, whatever its parser.
+        Kind::ClassicOnCluster | Kind::ClassicJson => assert_eq!(r.unwrap_err().code(), Code::InvalidArgument),
         _ => {
             r.unwrap();
             let mut events = w.stack.server_events("/admin", "blob", 2).await;
