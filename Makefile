@@ -1,8 +1,9 @@
 # emitgate — the single entry point for building, running and testing.
 #
 #   make setup     install what is missing (idempotent): redis-server, npm
-#                  packages (buf, the Socket.IO test harness), grpcurl, helm and
-#                  each SDK's toolchain packages
+#                  packages (buf, the Socket.IO test harness), grpcurl, helm,
+#                  chromium + Selenium (console test), and each SDK's
+#                  toolchain packages
 #   make build     build the gateway (target/debug/emitgate)
 #   make run       start a loopback Redis if none answers, then the gateway
 #   make test      every test in the repository (runs setup first)
@@ -34,16 +35,16 @@ CARGO := cargo
 # apt-get runs as root, or through sudo when there is one.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && echo sudo; })
 
-.PHONY: help setup setup-system setup-node setup-grpcurl setup-sdks setup-fixtures setup-bench \
+.PHONY: help setup setup-system setup-node setup-grpcurl setup-sdks setup-fixtures setup-bench setup-browser \
 	setup-bench-profile setup-deploy build release run test test-rust test-harness test-sdks lint lint-rust lint-proto \
 	lint-sdks lint-deploy render-chart test-deploy generate clean bench bench-smoke bench-profile
 
 help:
-	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,19p' Makefile | sed 's/^# \{0,1\}//'
 
 ## ---- setup -----------------------------------------------------------------
 
-setup: setup-system setup-node setup-grpcurl setup-sdks setup-fixtures setup-bench setup-deploy
+setup: setup-system setup-node setup-grpcurl setup-sdks setup-fixtures setup-bench setup-browser setup-deploy
 
 setup-system:
 	@missing=""; \
@@ -83,6 +84,28 @@ $(PY_FIXTURE)/.venv/.requirements-installed: $(PY_FIXTURE)/requirements.txt
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends python3-venv; }
 	python3 -m venv $(PY_FIXTURE)/.venv
 	$(PY_FIXTURE)/.venv/bin/pip install --disable-pip-version-check -q -r $<
+	@touch $@
+
+# The admin console test (tests/tests/console.rs): Debian's chromium and
+# chromium-driver, driven by Selenium from a venv with pinned packages, and
+# a font for the page's text in its screenshot.
+BROWSER_VENV := tests/browser/.venv
+setup-browser: $(BROWSER_VENV)/.requirements-installed
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BROWSER_VENV)/.requirements-installed: tests/browser/requirements.txt
+	@python3 -c 'import ensurepip, venv' 2>/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends python3-venv; }
+	python3 -m venv $(BROWSER_VENV)
+	$(BROWSER_VENV)/bin/pip install --disable-pip-version-check -q -r $<
 	@touch $@
 
 setup-grpcurl: $(TOOLS_BIN)/grpcurl-$(GRPCURL_VERSION)

@@ -59,6 +59,11 @@ pub struct KeyConfig {
     /// Events the key may publish at once above its rate (default: one
     /// second's worth).
     pub burst: Option<u32>,
+    /// Whether the key may use the admin console and its JSON API (default
+    /// false). Events sent from the console still need the key's
+    /// `targets`, `namespaces` and `rpcs` scopes.
+    #[serde(default)]
+    pub admin: bool,
 }
 
 fn any() -> Vec<String> {
@@ -113,6 +118,8 @@ pub struct ApiKey {
     pub namespaces: Scope,
     /// RPCs it may call.
     pub rpcs: Scope,
+    /// Whether it may use the admin console.
+    pub admin: bool,
     limiter: Option<DefaultDirectRateLimiter>,
     burst: u32,
 }
@@ -155,6 +162,18 @@ impl ApiKey {
         } else {
             Err(Error::PermissionDenied(format!(
                 "API key {:?} may not call {rpc}",
+                self.id
+            )))
+        }
+    }
+
+    /// Checks that the key may use the admin console.
+    pub fn allow_admin(&self) -> Result<(), Error> {
+        if self.admin {
+            Ok(())
+        } else {
+            Err(Error::PermissionDenied(format!(
+                "API key {:?} may not use the admin console (it needs `admin = true`)",
                 self.id
             )))
         }
@@ -228,6 +247,7 @@ impl KeyStore {
                 targets: Scope::parse(&k.targets),
                 namespaces: Scope::parse(&k.namespaces),
                 rpcs: Scope::parse(&k.rpcs),
+                admin: k.admin,
                 limiter,
                 burst: k.burst.or(k.rate_per_second).unwrap_or(u32::MAX),
             }));
@@ -318,6 +338,7 @@ mod tests {
             rpcs: vec!["Emit".into()],
             rate_per_second: Some(10),
             burst: None,
+            admin: false,
         }
     }
 
@@ -362,6 +383,20 @@ mod tests {
         assert!(k.allow("default", "/billing/eu").is_ok());
         assert!(matches!(k.allow("eu", "/"), Err(Error::PermissionDenied(m)) if m.contains("\"eu\"")));
         assert!(matches!(k.allow("default", "/admin"), Err(Error::PermissionDenied(m)) if m.contains("/admin")));
+        assert!(matches!(k.allow_admin(), Err(Error::PermissionDenied(m)) if m.contains("admin = true")));
+    }
+
+    #[test]
+    fn the_admin_permission_is_off_unless_given() {
+        let toml_key = |extra: &str| -> KeyConfig {
+            toml::from_str(&format!("id = \"a\"\nsecret_sha256 = \"{}\"\n{extra}", "ab".repeat(32))).unwrap()
+        };
+        assert!(!toml_key("").admin, "`rpcs = [\"*\"]` must not grant the console");
+        let mut admin = toml_key("admin = true");
+        admin.secret_sha256 = Some(hex::encode(Sha256::digest(b"s")));
+        let store = KeyStore::new(&[admin]).unwrap();
+        let k = store.authenticate(&meta("Bearer s"), &[]).unwrap().unwrap();
+        assert!(k.allow_admin().is_ok());
     }
 
     #[test]

@@ -131,7 +131,7 @@ pub struct Cli {
     #[arg(long, env = "EMITGATE_MAX_MESSAGE_BYTES", value_name = "N")]
     pub max_message_bytes: Option<usize>,
 
-    /// Allow listening on a non-loopback address with no API key configured.
+    /// Allow listening (gRPC or admin) on a non-loopback address with no API key configured.
     /// Anyone who reaches the port can then push events to every browser.
     #[arg(long, env = "EMITGATE_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
@@ -148,7 +148,8 @@ pub struct Cli {
     #[arg(long, env = "EMITGATE_TLS_CLIENT_CA", value_name = "FILE")]
     pub tls_client_ca: Option<PathBuf>,
 
-    /// Admin HTTP listener for /metrics, /healthz, /readyz; `off` disables it [default: 127.0.0.1:9090].
+    /// Admin HTTP listener for /metrics, /healthz, /readyz and the console (/console); `off` disables it
+    /// [default: 127.0.0.1:9090].
     #[arg(long, env = "EMITGATE_ADMIN_LISTEN", value_name = "ADDR")]
     pub admin_listen: Option<String>,
 
@@ -646,13 +647,28 @@ impl Config {
             .admin_listen
             .or(file.admin_listen)
             .unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.to_owned());
-        let admin_listen = match admin_text.as_str() {
+        let admin_listen: Option<SocketAddr> = match admin_text.as_str() {
             "off" | "" => None,
             text => Some(
                 text.parse()
                     .map_err(|e| bad("admin_listen", format!("{text:?} is not an address ({e})")))?,
             ),
         };
+        if let Some(addr) = admin_listen
+            && file.auth.keys.is_empty()
+            && !addr.ip().is_loopback()
+            && !insecure_no_auth
+        {
+            return Err(bad(
+                "admin_listen",
+                format!(
+                    "{addr} is not a loopback address and no API key is configured ([[auth.keys]]): anyone \
+                     reaching it could send events from the admin console. Configure keys with `admin = true` \
+                     (`emitgate keygen`), keep the admin listener on loopback, or pass --insecure-no-auth to \
+                     accept that"
+                ),
+            ));
+        }
         Ok(Self {
             keys: file.auth.keys,
             insecure_no_auth,
@@ -927,6 +943,31 @@ mod tests {
             + &"ab".repeat(32)
             + "\"";
         assert_eq!(Config::from_toml(&with_key).unwrap().keys.len(), 1);
+    }
+
+    #[test]
+    fn a_public_admin_listener_needs_keys_or_the_insecure_flag() {
+        let e = Config::from_toml("admin_listen = \"0.0.0.0:9090\"").unwrap_err();
+        assert_eq!(e.setting, "admin_listen");
+        assert!(
+            e.message.contains("admin = true") && e.message.contains("--insecure-no-auth"),
+            "{e}"
+        );
+        let insecure = "admin_listen = \"0.0.0.0:9090\"\n[auth]\ninsecure_no_auth = true";
+        assert!(Config::from_toml(insecure).unwrap().admin_listen.is_some());
+        let with_key = "admin_listen = \"0.0.0.0:9090\"\n[[auth.keys]]\nid = \"ops\"\nadmin = true\nsecret_sha256 = \""
+            .to_owned()
+            + &"ab".repeat(32)
+            + "\"";
+        let c = Config::from_toml(&with_key).unwrap();
+        assert!(c.keys[0].admin);
+        assert!(Config::from_toml("admin_listen = \"[::1]:9090\"").is_ok());
+        assert!(
+            Config::from_toml("admin_listen = \"off\"")
+                .unwrap()
+                .admin_listen
+                .is_none()
+        );
     }
 
     #[test]

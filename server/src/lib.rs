@@ -88,6 +88,7 @@ pub async fn serve(
     let targets: Vec<Arc<Target>> = gateway.targets().cloned().collect();
     let ready = Arc::new(AtomicBool::new(false));
     let draining = Arc::new(AtomicBool::new(false));
+    let redis_health = Arc::new(admin::RedisHealth::default());
     let health_task = tokio::spawn(health_loop(
         reporter.clone(),
         default,
@@ -95,6 +96,7 @@ pub async fn serve(
         config.health_interval,
         Arc::clone(&ready),
         Arc::clone(&draining),
+        Arc::clone(&redis_health),
     ));
 
     let admin_task = match config.admin_listen {
@@ -102,8 +104,20 @@ pub async fn serve(
             let admin = TcpListener::bind(addr)
                 .await
                 .map_err(|e| format!("admin_listen {addr}: {e}"))?;
-            tracing::info!(addr = %admin.local_addr()?, "admin listening (/metrics, /healthz, /readyz)");
-            Some(tokio::spawn(admin::serve(admin, Arc::clone(&ready))))
+            let admin_addr = admin.local_addr()?;
+            tracing::info!(addr = %admin_addr, "admin listening (/metrics, /healthz, /readyz, console at /console)");
+            if !admin_addr.ip().is_loopback() && !gateway.requires_auth() {
+                tracing::warn!(
+                    "ADMIN CONSOLE WITHOUT AUTHENTICATION on a non-loopback address (--insecure-no-auth): \
+                     anyone who reaches {admin_addr} can send events from it"
+                );
+            }
+            Some(tokio::spawn(admin::serve(
+                admin,
+                Arc::clone(&ready),
+                gateway.clone(),
+                Arc::clone(&redis_health),
+            )))
         }
         None => None,
     };
@@ -212,6 +226,7 @@ async fn health_loop(
     every: Duration,
     ready: Arc<AtomicBool>,
     draining: Arc<AtomicBool>,
+    redis_health: Arc<admin::RedisHealth>,
 ) {
     let mut last: Vec<Option<bool>> = vec![None; targets.len()];
     let mut tick = tokio::time::interval(every);
@@ -219,7 +234,9 @@ async fn health_loop(
     loop {
         tick.tick().await;
         for (i, t) in targets.iter().enumerate() {
+            let started = std::time::Instant::now();
             let result = t.ping().await;
+            redis_health.record(&t.name, started.elapsed(), result.as_ref().map(|_| ()));
             let up = result.is_ok();
             if last[i] != Some(up) {
                 match &result {

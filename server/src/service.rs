@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Request, Response, Status};
 
 use crate::{
+    admin::FailedCalls,
     auth::{ApiKey, KeyStore},
     codec::{CodecError, Event, Flags, Message, Selector},
     config::{Config, DEFAULT_TARGET, Limits},
@@ -97,6 +98,7 @@ pub struct Gateway {
     max_in_flight: usize,
     draining: Arc<AtomicBool>,
     idempotency_window: Duration,
+    failed: Arc<FailedCalls>,
 }
 
 /// A call that passed authentication and admission control.
@@ -185,6 +187,7 @@ impl Gateway {
             max_in_flight: config.max_in_flight,
             draining: Arc::new(AtomicBool::new(false)),
             idempotency_window: config.idempotency_window,
+            failed: Arc::new(FailedCalls::default()),
         })
     }
 
@@ -202,6 +205,31 @@ impl Gateway {
             Ok(k) => Arc::clone(&k),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
+    }
+
+    /// The API key that `metadata` (its `authorization` header) presents;
+    /// `Ok(None)` when authentication is off.
+    pub fn authenticate(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Option<Arc<ApiKey>>, Error> {
+        self.key_store().authenticate(metadata, &[])
+    }
+
+    /// The last failed calls, newest first (method, code and message only).
+    pub(crate) fn failed_calls(&self) -> Vec<crate::admin::failures::FailedCall> {
+        self.failed.recent()
+    }
+
+    /// Answers a call: records it in the failed calls when it failed, then
+    /// [`answer`]s it.
+    fn finish<T>(
+        &self,
+        method: &'static str,
+        started: Instant,
+        result: Result<T, Error>,
+    ) -> Result<Response<T>, Status> {
+        if let Err(e) = &result {
+            self.failed.record(method, e);
+        }
+        answer(method, started, result)
     }
 
     /// Whether callers must send an API key.
@@ -719,7 +747,7 @@ fn count_duplicate(target: &Target) {
 
 /// A gRPC code's name as go-grpc-prometheus writes it (`OK`,
 /// `InvalidArgument`, …), so existing dashboards and alerts match.
-fn code_name(code: tonic::Code) -> String {
+pub(crate) fn code_name(code: tonic::Code) -> String {
     match code {
         tonic::Code::Ok => "OK".to_owned(),
         tonic::Code::Cancelled => "Canceled".to_owned(),
@@ -786,7 +814,7 @@ macro_rules! unary {
             stream_id: reply.stream_id.unwrap_or_default(),
             duplicate,
         });
-        answer($method, started, result)
+        $self.finish($method, started, result)
     }};
 }
 
@@ -812,7 +840,7 @@ impl EmitterService for Gateway {
             Ok(adm) => self.batch(&adm, request.into_inner()).await,
             Err(e) => Err(e),
         };
-        answer("BatchEmit", started, result)
+        self.finish("BatchEmit", started, result)
     }
 
     async fn sockets_join(

@@ -7,7 +7,9 @@
 //!   `socket.io-client` clients) and its HTTP control API.
 //! - [`Gateway`]: the emitgate server running in-process on port 0.
 //! - [`Capture`]: a Redis PSUBSCRIBE that records every published message.
+//! - [`browser::Browser`]: a real headless Chromium, for the admin console.
 
+pub mod browser;
 pub mod pki;
 pub mod world;
 

@@ -28,9 +28,19 @@ impl World {
         F: FnOnce(String) -> Fut,
         Fut: Future<Output = Stack>,
     {
+        Self::start_with(stack, |redis_url| Gateway::config(redis_url, gateway_toml)).await
+    }
+
+    /// [`start`](Self::start) with the gateway config `config` makes from
+    /// the Redis URL.
+    pub async fn start_with<F, Fut>(stack: F, config: impl FnOnce(&str) -> emitgate::Config) -> Self
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = Stack>,
+    {
         let redis = RedisServer::start().await;
         let stack = stack(redis.url()).await;
-        let gw = Gateway::start(Gateway::config(&redis.url(), gateway_toml)).await;
+        let gw = Gateway::start(config(&redis.url())).await;
         let c = gw.client().await;
         Self {
             c,

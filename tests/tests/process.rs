@@ -413,4 +413,54 @@ async fn a_parser_on_a_dialect_without_one_is_refused_at_start() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "clap refuses an unknown dialect");
     assert!(String::from_utf8_lossy(&out.stderr).contains("socketio-streams"));
+
+#[tokio::test]
+async fn a_public_admin_listener_without_keys_refuses_to_start_unless_told_otherwise() {
+    let redis = RedisServer::start().await;
+    let admin = format!("0.0.0.0:{}", free_port());
+    let out = Command::new(binary())
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--redis-url", &redis.url(), "--admin-listen", &admin])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("admin_listen") && stderr.contains("admin = true") && stderr.contains("--insecure-no-auth"),
+        "{stderr}"
+    );
+
+    let port = free_port();
+    let child = Command::new(binary())
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--redis-url",
+            &redis.url(),
+            "--admin-listen",
+            &admin,
+            "--insecure-no-auth",
+        ])
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // A call answered: the gateway is serving and handles SIGTERM.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut c = loop {
+        if let Ok(c) = EmitterServiceClient::connect(format!("http://127.0.0.1:{port}")).await {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "gateway did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    c.emit(emit(&["a"], "e")).await.unwrap();
+    signal(&child, signal::Signal::SIGTERM);
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("ADMIN CONSOLE WITHOUT AUTHENTICATION"),
+        "the insecure mode must be loud: {stderr}"
+    );
 }
