@@ -8,8 +8,9 @@
 #   make run       start a loopback Redis if none answers, then the gateway
 #   make test      every test in the repository (runs setup first)
 #   make lint      rustfmt, clippy, buf lint + breaking, SDK linters,
-#                  generated-code drift checks, and the deployment files
-#                  (make lint-deploy: Helm chart, Dockerfile, compose)
+#                  generated-code drift checks, no path outside the
+#                  repository, and the deployment files (make lint-deploy:
+#                  Helm chart, Dockerfile, compose)
 #   make generate  regenerate the SDKs' code from proto/
 #   make release   optimized build (target/release/emitgate)
 #   make bench     benchmark: emitgate vs the Redis limit and the reference
@@ -37,7 +38,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && echo
 
 .PHONY: help setup setup-system setup-node setup-grpcurl setup-sdks setup-fixtures setup-bench setup-browser \
 	setup-bench-profile setup-deploy build release run test test-rust test-harness test-sdks lint lint-rust lint-proto \
-	lint-sdks lint-deploy render-chart test-deploy generate clean bench bench-smoke bench-profile
+	lint-docs lint-sdks lint-deploy render-chart test-deploy generate clean bench bench-smoke bench-profile
 
 help:
 	@sed -n '2,19p' Makefile | sed 's/^# \{0,1\}//'
@@ -211,7 +212,7 @@ bench-profile: setup-bench-profile
 
 ## ---- lint and generated code ----------------------------------------------
 
-lint: setup lint-rust lint-proto lint-sdks lint-deploy
+lint: setup lint-rust lint-proto lint-docs lint-sdks lint-deploy
 
 lint-rust:
 	$(CARGO) fmt --all --check
@@ -222,6 +223,10 @@ lint-proto:
 	@if git rev-parse --verify -q main >/dev/null && git cat-file -e main:buf.yaml 2>/dev/null; then \
 		echo "buf breaking against main"; $(BUF) breaking --against '.git#branch=main'; \
 	else echo "buf breaking: no main branch with buf.yaml to compare against"; fi
+
+# No file cites a document outside the repository or names a path outside it.
+lint-docs:
+	scripts/check-paths.sh
 
 # Each SDK's lint regenerates its code and fails on drift.
 lint-sdks:

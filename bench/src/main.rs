@@ -441,7 +441,7 @@ fn run() -> Result<(), Box<dyn Error>> {
             rooms_per_event: "1-3 (cycling)".into(),
             batch_items: workload::BATCH_ITEMS,
             key: bench.key.clone(),
-            gateway: gateway_bin.display().to_string(),
+            gateway: repo_relative(&gateway_bin),
             gateway_args: args.gateway_args.clone(),
         },
         scenarios,
@@ -607,4 +607,18 @@ impl RssSampler {
     fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
     }
+}
+
+/// `path` relative to the working directory (the repository root under
+/// `make bench`), else its file name: a committed report names no path
+/// outside the repository.
+fn repo_relative(path: &Path) -> String {
+    let inside = std::env::current_dir()
+        .ok()
+        .and_then(|dir| path.strip_prefix(dir).ok().map(Path::to_path_buf));
+    inside
+        .or_else(|| path.file_name().map(PathBuf::from))
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
 }

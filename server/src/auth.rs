@@ -145,13 +145,19 @@ impl ApiKey {
             }),
             // More events in one call than the burst can ever hold: no
             // retry delay would help, the call must be split.
-            Err(_) => Err(Error::InvalidArgument(vec![crate::error::Violation::new(
-                "items",
-                format!(
-                    "{events} events in one call, over the burst of API key {:?} ({}); split the call",
-                    self.id, self.burst
+            Err(_) => Err(Error::InvalidArgument(crate::error::Violations::one(
+                crate::error::Violation::over(
+                    "items",
+                    format!(
+                        "{events} events in one call, over the burst of API key {:?} ({}); split the call",
+                        self.id, self.burst
+                    ),
+                    crate::error::Limit {
+                        name: "burst",
+                        value: u64::from(self.burst),
+                    },
                 ),
-            )])),
+            ))),
         }
     }
 

@@ -131,6 +131,10 @@ pub struct Cli {
     #[arg(long, env = "EMITGATE_MAX_MESSAGE_BYTES", value_name = "N")]
     pub max_message_bytes: Option<usize>,
 
+    /// Most field violations listed in one error; the rest are counted in one last entry [default: 20].
+    #[arg(long, env = "EMITGATE_MAX_VIOLATIONS", value_name = "N")]
+    pub max_violations: Option<usize>,
+
     /// Allow listening (gRPC or admin) on a non-loopback address with no API key configured.
     /// Anyone who reaches the port can then push events to every browser.
     #[arg(long, env = "EMITGATE_INSECURE_NO_AUTH")]
@@ -276,6 +280,9 @@ pub struct Limits {
     pub max_batch_items: usize,
     /// Largest gRPC request in bytes.
     pub max_message_bytes: usize,
+    /// Most field violations listed in one error (not a request limit: it
+    /// bounds the answer to a bad request).
+    pub max_violations: usize,
 }
 
 impl Default for Limits {
@@ -297,6 +304,9 @@ impl Default for Limits {
             max_batch_items: 1000,
             // Room for a full batch of near-limit items.
             max_message_bytes: 16 << 20,
+            // Enough to fix a request in one round; the error details then
+            // stay a few kB, far under the 8 KiB trailers some clients take.
+            max_violations: 20,
         }
     }
 }
@@ -456,6 +466,7 @@ struct FileLimits {
     max_packet_bytes: Option<usize>,
     max_batch_items: Option<usize>,
     max_message_bytes: Option<usize>,
+    max_violations: Option<usize>,
     max_in_flight: Option<usize>,
 }
 
@@ -566,6 +577,11 @@ impl Config {
                 "max_message_bytes",
                 cli.max_message_bytes.or(fl.max_message_bytes),
                 d.max_message_bytes,
+            )?,
+            max_violations: positive(
+                "max_violations",
+                cli.max_violations.or(fl.max_violations),
+                d.max_violations,
             )?,
         };
 
@@ -902,6 +918,7 @@ mod tests {
             insecure_no_auth = true
             [limits]
             max_batch_items = 5
+            max_violations = 3
             [[targets]]
             name = "eu"
             redis_url = "redis://10.0.0.1:6379/2"
@@ -911,6 +928,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.limits.max_batch_items, 5);
+        assert_eq!(c.limits.max_violations, 3);
         assert_eq!(c.targets["eu"].key, "app");
         assert!(c.targets.contains_key(DEFAULT_TARGET));
     }

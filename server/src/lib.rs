@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod grpc_codec;
 pub mod idempotency;
+pub mod message_limit;
 pub mod metrics;
 pub mod service;
 pub mod target;
@@ -126,15 +127,23 @@ pub async fn serve(
         .clone()
         .map(|path| tokio::spawn(reload_keys_on_sighup(path, gateway.clone())));
 
+    // Reflection also serves google.rpc's status.proto and
+    // error_details.proto (BadRequest, ErrorInfo, QuotaFailure, RetryInfo),
+    // so tools such as grpcurl print an error's details decoded.
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let emitter = EmitterServiceServer::new(gateway.clone()).max_decoding_message_size(config.limits.max_message_bytes);
+    let emitter = message_limit::MessageLimit::new(
+        EmitterServiceServer::new(gateway.clone()).max_decoding_message_size(config.limits.max_message_bytes),
+        config.limits.max_message_bytes,
+    );
 
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {

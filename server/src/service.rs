@@ -19,7 +19,7 @@ use crate::{
     auth::{ApiKey, KeyStore},
     codec::{CodecError, Event, Flags, Message, Selector},
     config::{Config, DEFAULT_TARGET, Limits},
-    error::{Error, Violation},
+    error::{Error, Limit, Violation, Violations},
     idempotency::{self, Reservation},
     metrics,
     pb::{self, emitter_service_server::EmitterService},
@@ -402,7 +402,7 @@ impl Gateway {
             Ok(m) => m,
             Err(CodecError::Invalid { field, description }) => {
                 c.report(&field, description);
-                return Err(Error::InvalidArgument(c.violations));
+                return Err(Error::InvalidArgument(c.take_violations()));
             }
             Err(CodecError::Unsupported(what)) => {
                 return Err(Error::Unsupported {
@@ -472,10 +472,11 @@ impl Gateway {
         #[allow(clippy::cast_precision_loss)]
         metrics::global().batch_items.observe(req.items.len() as f64);
         if req.items.len() > max {
-            return Err(Error::InvalidArgument(vec![Violation::new(
+            return Err(Error::InvalidArgument(Violations::one(Violation::over(
                 "items",
                 format!("{} items, over the limit max_batch_items = {max}", req.items.len()),
-            )]));
+                Limit::new("max_batch_items", max),
+            ))));
         }
         let mut encoded: Vec<Result<Encoded, Error>> = req
             .items
@@ -486,10 +487,10 @@ impl Gateway {
                 Some(pb::batch_item::Op::Broadcast(b)) => {
                     self.encode_at(Prefix::Item(i, "broadcast"), Operation::Broadcast(b))
                 }
-                None => Err(Error::InvalidArgument(vec![Violation::new(
+                None => Err(Error::InvalidArgument(Violations::one(Violation::new(
                     format!("items[{i}]"),
                     "exactly one of emit or broadcast must be set",
-                )])),
+                )))),
             })
             .collect();
         for e in &mut encoded {
@@ -501,7 +502,7 @@ impl Gateway {
         }
 
         if req.atomic {
-            reject_if_any_invalid(&req.items, &encoded)?;
+            reject_if_any_invalid(&req.items, &encoded, self.limits.max_violations)?;
         }
         adm.take(encoded.iter().filter(|e| e.is_ok()).count())?;
         adm.check_deadline()?;
@@ -650,21 +651,30 @@ fn flags(f: &pb::EmitFlags) -> Flags {
 /// Ends validation of the request's own fields: their violations first,
 /// then the target lookup.
 fn checked_target<'g>(gw: &'g Gateway, c: &mut Checker<'_>, op: Operation<'_>) -> Result<&'g Arc<Target>, Error> {
-    if !c.violations.is_empty() {
-        return Err(Error::InvalidArgument(std::mem::take(&mut c.violations)));
+    if c.has_violations() {
+        return Err(Error::InvalidArgument(c.take_violations()));
     }
     gw.target(op.target())
 }
 
 /// In an atomic batch any invalid item rejects the call: every violation
-/// of every item is reported at once; unknown targets alone are NOT_FOUND.
-fn reject_if_any_invalid(items: &[pb::BatchItem], encoded: &[Result<Encoded, Error>]) -> Result<(), Error> {
-    let mut violations = Vec::new();
+/// of every item is reported at once (the first `max_violations` listed,
+/// the others counted); unknown targets alone are NOT_FOUND.
+fn reject_if_any_invalid(
+    items: &[pb::BatchItem],
+    encoded: &[Result<Encoded, Error>],
+    max_violations: usize,
+) -> Result<(), Error> {
+    let mut violations = Violations::new(max_violations);
+    let mut only_targets = true;
     let mut unknown = None;
     let mut unsupported = None;
     for (i, p) in encoded.iter().enumerate() {
         match p {
-            Err(Error::InvalidArgument(v)) => violations.extend(v.iter().cloned()),
+            Err(Error::InvalidArgument(v)) => {
+                only_targets = false;
+                violations.append(v.clone());
+            }
             Err(e @ Error::UnknownTarget(name)) => {
                 let op = match items[i].op {
                     Some(pb::batch_item::Op::Broadcast(_)) => "broadcast",
@@ -681,7 +691,7 @@ fn reject_if_any_invalid(items: &[pb::BatchItem], encoded: &[Result<Encoded, Err
         }
     }
     if let Some(name) = unknown
-        && violations.iter().all(|v| v.field.ends_with(".target"))
+        && only_targets
     {
         return Err(Error::UnknownTarget(name));
     }
@@ -701,17 +711,18 @@ fn reject_if_any_invalid(items: &[pb::BatchItem], encoded: &[Result<Encoded, Err
 fn item_error(e: &Error) -> pb::ItemResult {
     let violations = match e {
         Error::InvalidArgument(v) => v
-            .iter()
+            .bounded()
+            .into_iter()
             .map(|v| pb::FieldViolation {
-                field: v.field.clone(),
-                description: v.description.clone(),
+                field: v.field,
+                description: v.description,
             })
             .collect(),
         _ => Vec::new(),
     };
     pb::ItemResult {
         code: e.code() as i32,
-        message: e.to_string(),
+        message: e.message(),
         violations,
         ..Default::default()
     }
@@ -793,8 +804,10 @@ fn answer<T>(method: &'static str, started: Instant, result: Result<T, Error>) -
         Ok(v) => Ok(Response::new(v)),
         Err(e) => {
             match e.code() {
-                tonic::Code::Unavailable => tracing::warn!(method, code = ?e.code(), error = %e, "call failed"),
-                _ => tracing::info!(method, code = ?e.code(), error = %e, "call failed"),
+                tonic::Code::Unavailable => {
+                    tracing::warn!(method, code = ?e.code(), error = %e.message(), "call failed")
+                }
+                _ => tracing::info!(method, code = ?e.code(), error = %e.message(), "call failed"),
             }
             Err(e.into())
         }

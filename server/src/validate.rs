@@ -7,12 +7,13 @@
 use std::collections::HashSet;
 
 use crate::{
+    codec::MAX_DEPTH,
     codec::{
         EncodedArgs,
         args::{self, ArgError},
     },
     config::Limits,
-    error::Violation,
+    error::{Limit, Violation, Violations},
     pb,
 };
 
@@ -56,13 +57,13 @@ impl Prefix {
     }
 }
 
-/// Collects violations for one request.
+/// Collects violations for one request, up to `max_violations` (the rest
+/// are only counted).
 #[derive(Debug)]
 pub struct Checker<'a> {
     limits: &'a Limits,
     prefix: Prefix,
-    /// Violations found so far.
-    pub violations: Vec<Violation>,
+    violations: Violations,
 }
 
 impl<'a> Checker<'a> {
@@ -71,13 +72,33 @@ impl<'a> Checker<'a> {
         Self {
             limits,
             prefix,
-            violations: Vec::new(),
+            violations: Violations::new(limits.max_violations),
         }
     }
 
     fn violation(&mut self, field: impl std::fmt::Display, description: impl Into<String>) {
+        let prefix = self.prefix;
         self.violations
-            .push(Violation::new(self.prefix.path(field), description));
+            .push_with(None, || Violation::new(prefix.path(field), description));
+    }
+
+    /// A violation of the configured limit `name` = `max`.
+    fn over(&mut self, field: impl std::fmt::Display, description: impl Into<String>, name: &'static str, max: usize) {
+        let prefix = self.prefix;
+        let limit = Limit::new(name, max);
+        self.violations
+            .push_with(Some(limit), || Violation::over(prefix.path(field), description, limit));
+    }
+
+    /// Whether a violation was found.
+    pub fn has_violations(&self) -> bool {
+        !self.violations.is_empty()
+    }
+
+    /// The violations found so far, leaving none.
+    pub fn take_violations(&mut self) -> Violations {
+        let empty = Violations::new(self.limits.max_violations);
+        std::mem::replace(&mut self.violations, empty)
     }
 
     /// The limits in force.
@@ -100,9 +121,11 @@ impl<'a> Checker<'a> {
         };
         if nsp.len() > self.limits.max_namespace_bytes {
             let max = self.limits.max_namespace_bytes;
-            self.violation(
+            self.over(
                 "namespace",
                 format!("{} bytes, over the limit max_namespace_bytes = {max}", nsp.len()),
+                "max_namespace_bytes",
+                max,
             );
         }
         nsp
@@ -117,9 +140,11 @@ impl<'a> Checker<'a> {
             self.violation(field, format!("{event:?} is a reserved event name"));
         } else if event.len() > self.limits.max_event_bytes {
             let max = self.limits.max_event_bytes;
-            self.violation(
+            self.over(
                 field,
                 format!("{} bytes, over the limit max_event_bytes = {max}", event.len()),
+                "max_event_bytes",
+                max,
             );
         }
     }
@@ -135,9 +160,11 @@ impl<'a> Checker<'a> {
         }
         if rooms.len() > self.limits.max_rooms {
             let max = self.limits.max_rooms;
-            self.violation(
+            self.over(
                 field,
                 format!("{} rooms, over the limit max_rooms = {max}", rooms.len()),
+                "max_rooms",
+                max,
             );
             return Vec::new();
         }
@@ -154,9 +181,11 @@ impl<'a> Checker<'a> {
                 self.violation(format_args!("{field}[{i}]"), "room names must not be empty");
             } else if room.len() > self.limits.max_room_bytes {
                 let max = self.limits.max_room_bytes;
-                self.violation(
+                self.over(
                     format_args!("{field}[{i}]"),
                     format!("{} bytes, over the limit max_room_bytes = {max}", room.len()),
+                    "max_room_bytes",
+                    max,
                 );
             } else if rooms.len() > SMALL_ROOM_LIST {
                 if seen.insert(room.as_str()) {
@@ -172,9 +201,11 @@ impl<'a> Checker<'a> {
     fn arg_count(&mut self, args: &[pb::Argument]) -> bool {
         if args.len() > self.limits.max_args {
             let max = self.limits.max_args;
-            self.violation(
+            self.over(
                 "args",
                 format!("{} arguments, over the limit max_args = {max}", args.len()),
+                "max_args",
+                max,
             );
             return false;
         }
@@ -199,7 +230,14 @@ impl<'a> Checker<'a> {
                 }
                 Some(kind) => match args::write_msgpack(kind, &mut out.bytes) {
                     Ok(shape) => out.shape |= shape,
-                    Err(ArgError(e)) => self.violation(format_args!("args[{i}].{}", kind_name(kind)), e),
+                    Err(ArgError(e)) => {
+                        let field = format_args!("args[{i}].{}", kind_name(kind));
+                        if is_depth_error(&e) {
+                            self.over(field, e, "max_depth", MAX_DEPTH);
+                        } else {
+                            self.violation(field, e);
+                        }
+                    }
                 },
             }
         }
@@ -212,21 +250,31 @@ impl<'a> Checker<'a> {
     pub fn packet_size(&mut self, len: usize) {
         let max = self.limits.max_packet_bytes;
         if len > max {
-            self.violation(
+            self.over(
                 "args",
                 format!("the encoded packet is {len} bytes, over the limit max_packet_bytes = {max}"),
+                "max_packet_bytes",
+                max,
             );
         }
     }
 
     /// The violations, or `Ok` when there are none.
-    pub fn finish(self) -> Result<(), Vec<Violation>> {
+    pub fn finish(self) -> Result<(), Violations> {
         if self.violations.is_empty() {
             Ok(())
         } else {
             Err(self.violations)
         }
     }
+}
+
+/// Whether an argument error is the nesting bound: the codec reports it
+/// with this exact text, the one place it is worded.
+/// serde_json words its own recursion bound (the same 128 levels) for
+/// `json` arguments.
+fn is_depth_error(e: &str) -> bool {
+    e == format!("nested deeper than {MAX_DEPTH} levels") || e.contains("recursion limit exceeded")
 }
 
 fn kind_name(kind: &pb::argument::Kind) -> &'static str {
@@ -273,6 +321,7 @@ mod tests {
         c.event("event", "connection", true);
         c.event("event", "much_too_long", false);
         let v = c.finish().unwrap_err();
+        let v = v.listed();
         assert_eq!(v.len(), 4, "{v:?}");
         assert!(v.iter().all(|v| v.field == "items[2].emit.event"));
         assert!(v[3].description.contains("max_event_bytes = 12"));
@@ -292,6 +341,7 @@ mod tests {
         c.rooms("except_rooms", &[], true);
         c.rooms("except_rooms", &vec!["x".to_string(); 5], false);
         let v = c.finish().unwrap_err();
+        let v = v.listed();
         let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["rooms[0]", "rooms[1]", "except_rooms", "except_rooms"]);
     }
@@ -318,7 +368,42 @@ mod tests {
         ];
         let _ = c.args(&many);
         let v = c.finish().unwrap_err();
+        let v = v.listed();
         let fields: Vec<_> = v.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["args[0].json", "args[1]", "args"]);
+    }
+
+    #[test]
+    fn violations_past_the_cap_are_counted_and_limits_kept() {
+        let limits = Limits {
+            max_violations: 3,
+            max_room_bytes: 2,
+            ..Limits::default()
+        };
+        let mut c = Checker::new(&limits, Prefix::Root);
+        let mut rooms = vec![String::new(); 10];
+        rooms.push("abc".into());
+        c.rooms("rooms", &rooms, true);
+        let v = c.finish().unwrap_err();
+        assert_eq!(v.listed().len(), 3);
+        assert_eq!(v.len(), 11);
+        // The limit was hit only past the cap, and is still reported.
+        assert_eq!(v.limits(), [("rooms[10]".to_owned(), Limit::new("max_room_bytes", 2))]);
+        let shown = v.bounded();
+        assert_eq!(shown.len(), 4);
+        assert_eq!(shown[3].field, "");
+        assert_eq!(shown[3].description, "8 more violations not listed");
+    }
+
+    #[test]
+    fn nesting_depth_is_a_limit() {
+        let limits = Limits::default();
+        let mut c = Checker::new(&limits, Prefix::Root);
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 2), "]".repeat(MAX_DEPTH + 2));
+        let _ = c.args(&[pb::Argument {
+            kind: Some(pb::argument::Kind::Json(deep)),
+        }]);
+        let v = c.finish().unwrap_err();
+        assert_eq!(v.limits()[0].1, Limit::new("max_depth", MAX_DEPTH), "{v:?}");
     }
 }

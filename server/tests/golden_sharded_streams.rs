@@ -1,15 +1,15 @@
 //! The `socketio-sharded` and `socketio-streams` codecs against canonical
 //! bytes, through the gateway's validate → encode path (no Redis).
 //!
-//! The expected bytes come from /work/shared/docs/wire-protocols.md:
-//! - §2.6 item 2: the sharded adapter's canonical JSON ClusterMessage and the
+//! The expected bytes are the adapters' own forms (docs/protocol.md):
+//! - §4: the sharded adapter's canonical JSON ClusterMessage and the
 //!   MessagePack one for `emit("file", <bin 010203>)` to `room1`;
-//! - §2.6, the MONITOR capture of a sharded server: the `data` of
-//!   SOCKETS_JOIN (4), DISCONNECT_SOCKETS (6) and SERVER_SIDE_EMIT (9), here
-//!   inside the emitter's envelope `{"uid":"emitter","nsp":…,"type":…,"data":…}`;
-//! - §3: `@socket.io/redis-streams-emitter`'s canonical XADD entry, its base64
+//! - §4, as a sharded server publishes them: the `data` of SOCKETS_JOIN (4),
+//!   DISCONNECT_SOCKETS (6) and SERVER_SIDE_EMIT (9), here inside the
+//!   emitter's envelope `{"uid":"emitter","nsp":…,"type":…,"data":…}`;
+//! - §5: `@socket.io/redis-streams-emitter`'s canonical XADD entry, its base64
 //!   MessagePack entry for `["file", <bin 010203>]`, the `data` of a type 4
-//!   entry from the MONITOR capture, and the `hashCode` stream examples.
+//!   entry as a server writes it, and the `hashCode` stream examples.
 
 #![allow(clippy::unwrap_used, reason = "a panic is how a test reports failure")]
 

@@ -360,7 +360,7 @@ test('with a built gateway, --gateway starts it and reports its address', async 
 
 // ---- other adapters ------------------------------------------------------------
 
-// The sharded adapter's ClusterMessage, as JSON (wire-protocols.md §2.6).
+// The sharded adapter's ClusterMessage, as JSON (docs/protocol.md §4).
 function clusterMessage(nsp, rooms, event, ...args) {
   return JSON.stringify({ uid: 'emitter', nsp, type: 3, data: { packet: { type: 2, data: [event, ...args], nsp }, opts: { rooms, except: [], flags: {} } } });
 }

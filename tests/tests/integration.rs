@@ -282,7 +282,8 @@ async fn oversized_grpc_messages_are_refused() {
         })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(err.message().contains("max_message_bytes = 10000"), "{err:?}");
 }
 
 async fn health(gw: &Gateway, service: &str) -> i32 {

@@ -72,10 +72,40 @@ def test_too_many_arguments(client: emitgate.Client) -> None:
 
 
 def test_request_larger_than_the_gateway_accepts(client: emitgate.Client) -> None:
-    # The main stack's gateway runs with --max-message-bytes 262144.
-    with pytest.raises(emitgate.InvalidArgument) as info:
+    # The main stack's gateway runs with --max-message-bytes 262144: the
+    # gRPC convention for a message over the receiver's limit is
+    # RESOURCE_EXHAUSTED, with no retry delay (the same request never fits).
+    with pytest.raises(emitgate.ResourceExhausted) as info:
         client.to("r").emit("huge", "x" * 300_000)
-    assert info.value.code == grpc.StatusCode.OUT_OF_RANGE
+    assert info.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "max_message_bytes = 262144" in str(info.value)
+    assert info.value.retry_delay is None
+
+
+def test_many_violations_are_invalid_argument_not_a_trailer_overflow(
+    harness: Stack, client: emitgate.Client
+) -> None:
+    # grpcio turns trailers over 16 KiB into RESOURCE_EXHAUSTED; one
+    # violation per room would be ~40 kB of details. The gateway lists 20
+    # and counts the rest.
+    sio = harness.client(rooms=["ok"])
+    rooms = [f"{i:04}" + "x" * 260 for i in range(700)]
+    with pytest.raises(emitgate.InvalidArgument) as info:
+        client.to(rooms).emit("e")
+    error = info.value
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert fields(error)[:20] == [f"rooms[{i}]" for i in range(20)]
+    assert len(error.violations) == 21
+    assert error.violations[20].field == ""
+    assert error.violations[20].description == "680 more violations not listed"
+
+    with pytest.raises(emitgate.InvalidArgument) as info, client.batch(atomic=True) as b:  # noqa: PT012
+        for _ in range(1000):
+            b.to("ok").emit("connect")
+    assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert fields(info.value)[:2] == ["items[0].emit.event", "items[1].emit.event"]
+    assert info.value.violations[-1].description == "980 more violations not listed"
+    assert barrier(harness, "/", sio) == [[]]
 
 
 def test_not_found_for_an_unknown_target(harness: Stack, client: emitgate.Client) -> None:

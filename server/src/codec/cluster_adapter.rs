@@ -2,7 +2,7 @@
 //! `socketio-sharded` and `socketio-streams` dialects.
 //!
 //! Both server stacks read a `ClusterMessage` `{uid, nsp, type, data}` and
-//! dispatch on `type` (wire-protocols.md §2.6). The sharded adapter carries
+//! dispatch on `type` (docs/protocol.md §4). The sharded adapter carries
 //! the whole message over pub/sub; the streams adapter stores `uid`, `nsp`
 //! and `type` as stream fields and only `data` as a string. This module
 //! writes `data` for each operation, as JSON or as MessagePack: the readers

@@ -6,7 +6,7 @@
 //! keys in the order python-socketio's `PubSubManager` writes them and
 //! formatted as its `json.dumps` does (`", "` / `": "` separators, non-ASCII
 //! escaped), so a message is byte-identical to one python-socketio 5.18
-//! publishes except for `host_id` (wire-protocols.md §5):
+//! publishes except for `host_id` (docs/protocol.md §6):
 //!
 //! ```text
 //! {"method": "emit", "event": E, "data": D, "binary": B, "namespace": N,
@@ -38,7 +38,7 @@ pub const DEFAULT_CHANNEL: &str = "socketio";
 const SID_LEN: usize = 20;
 
 /// How `data` carries the event arguments; python-socketio's receivers
-/// changed its meaning in 5.15.1 (wire-protocols.md §5).
+/// changed its meaning in 5.15.1 (docs/protocol.md §6).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DataShape {

@@ -5,7 +5,7 @@
 //! `{uid: "emitter", nsp, type, data}` sent with `SPUBLISH` (the servers
 //! SSUBSCRIBE; a plain PUBLISH reaches nobody) on the namespace's main
 //! channel `{key}#{nsp}#`, which every server subscribes whatever its
-//! `subscriptionMode` (wire-protocols.md §2.6). The message is JSON, or
+//! `subscriptionMode` (docs/protocol.md §4). The message is JSON, or
 //! MessagePack when an argument holds binary (or a timestamp), as the
 //! adapter's own `encode` does.
 //!

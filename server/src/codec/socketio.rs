@@ -5,7 +5,7 @@
 //! `["emitter", {type: 2, data: [event, ...args], nsp}, {rooms, flags, except}]`
 //! published on `{key}#{nsp}#`, or on `{key}#{nsp}#{room}#` when exactly one
 //! room is targeted. Socket operations are JSON requests on
-//! `{key}-request#{nsp}#` (wire-protocols.md §1.5, §2.4).
+//! `{key}-request#{nsp}#` (docs/protocol.md §2.5).
 //!
 //! With the adapter option `parser: { encode: JSON.stringify, decode:
 //! JSON.parse }` ([`Parser::Json`]) the same array goes out as the JSON text

@@ -3,7 +3,7 @@
 //!
 //! Every operation is one stream entry, written as
 //! `XADD <stream> MAXLEN ~ <maxlen> * uid emitter nsp <nsp> type <type> data <data>`
-//! (wire-protocols.md §3), the layout of `@socket.io/redis-streams-emitter`:
+//! (docs/protocol.md §5), the layout of `@socket.io/redis-streams-emitter`:
 //! `type` is the `ClusterAdapter` message type as a decimal string and
 //! `data` is JSON text, or base64 of MessagePack when an argument holds
 //! binary (or a timestamp). The servers read every type from the stream,

@@ -3,7 +3,7 @@
 //!
 //! Events are the `socketio` dialect's MessagePack array on the same
 //! channels (`{key}#{nsp}#`, or `{key}#{nsp}#{room}#` for exactly one room),
-//! with the differences socket.io 2 needs (wire-protocols.md §1.4, §2.5, §4):
+//! with the differences socket.io 2 needs (docs/protocol.md §3):
 //! - packet type 5 (`BINARY_EVENT`) when any argument holds binary:
 //!   socket.io-parser 3 only encodes attachments for type 5, and JSON-encodes
 //!   a Buffer in a type-2 packet;

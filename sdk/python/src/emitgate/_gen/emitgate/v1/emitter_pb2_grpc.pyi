@@ -8,6 +8,25 @@ cluster shares through its adapter, so that any backend can reach the
 browsers connected to that cluster. Every request is validated before
 anything is published: a request that would break a Socket.IO server is
 rejected with INVALID_ARGUMENT and google.rpc.BadRequest field violations.
+
+Error details (google/rpc/error_details.proto, served by reflection):
+- INVALID_ARGUMENT carries google.rpc.BadRequest with at most the
+  gateway's `max_violations` (default 20) field violations; when there are
+  more, a last violation with an empty `field` says how many were left out.
+- A request over a configured limit also carries google.rpc.ErrorInfo
+  with reason "LIMIT_EXCEEDED", domain "emitgate" and one metadata entry
+  per violated limit, keyed by the limit's config name with its value in
+  decimal (e.g. "max_batch_items": "1000"; names: max_event_bytes,
+  max_room_bytes, max_namespace_bytes, max_rooms, max_args,
+  max_packet_bytes, max_batch_items, max_message_bytes, max_depth, burst),
+  and google.rpc.QuotaFailure with one violation per limit (`subject`: the
+  first field over it; `description`: "name = value"). Clients SHOULD read
+  limits from these details and MUST NOT parse message text for them.
+- A request message over `max_message_bytes` is RESOURCE_EXHAUSTED with
+  the same ErrorInfo and QuotaFailure, and no RetryInfo.
+- RESOURCE_EXHAUSTED for a rate limit or for too many calls in flight
+  carries google.rpc.RetryInfo: the caller SHOULD wait that long.
+Messages and details are bounded in size whatever the request.
 """
 
 from collections import abc as _abc
