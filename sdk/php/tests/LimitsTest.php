@@ -68,20 +68,20 @@ final class LimitsTest extends EndToEndTestCase
 
     public function testAWholeCallFailureKeepsTheEarlierChunksPublished(): void
     {
-        $io = new Client($this->stack->grpc, maxBatchItems: LimitedStack::MAX_BATCH_ITEMS);
+        $io = new Client($this->stack->grpc, maxMessageBytes: 4096, maxBatchItems: LimitedStack::MAX_BATCH_ITEMS);
         $a = $this->stack->connect('/', 0, ['r1']);
         $batch = $io->batch();
         for ($i = 0; $i < 7; $i++) {
             $batch->to('r1')->emit("item-$i");
         }
-        // The second chunk goes to a target whose Redis is down.
-        $batch->target('down')->to('r1')->emit('lost');
+        // The second call is over the client's message size: it fails as a whole.
+        $batch->to('r1')->emit('lost', str_repeat('x', 8192));
 
         try {
             $batch->send();
-            $this->fail('expected UNAVAILABLE');
-        } catch (UnavailableException $e) {
-            $this->assertFalse($e->isLocal());
+            $this->fail('expected RESOURCE_EXHAUSTED');
+        } catch (ResourceExhaustedException $e) {
+            $this->assertTrue($e->isLocal());
         }
         $partial = $batch->result();
         $this->assertNotNull($partial);

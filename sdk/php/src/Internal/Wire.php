@@ -219,9 +219,19 @@ final class Wire
     public static function results(string $bytes, int $count): array
     {
         $results = [];
+        // Results are immutable, and most answers repeat a few short ones
+        // ("published, 1 receiver"): read each distinct short one once.
+        $seen = [];
         $pos = 0;
         $end = strlen($bytes);
         while ($pos < $end) {
+            if ($bytes[$pos] === "\x0a" && $pos + 1 < $end && ($len = ord($bytes[$pos + 1])) < 0x80) {
+                $pos += 2;
+                $item = substr($bytes, $pos, $len);
+                $results[] = $seen[$item] ??= self::itemResult($bytes, $pos, $len);
+                $pos += $len;
+                continue;
+            }
             $key = self::readVarint($bytes, $pos);
             if ($key === 0x0a) {
                 $len = self::readVarint($bytes, $pos);
