@@ -12,6 +12,7 @@ use Emitgate\Internal\PublisherOwner;
 use Emitgate\Internal\PublishQueue;
 use Emitgate\Internal\Requests;
 use Emitgate\Internal\Scope;
+use Emitgate\Internal\Texts;
 use Emitgate\Internal\Wire;
 
 /**
@@ -139,6 +140,30 @@ final class Publisher
     public function broadcast(string $event, mixed ...$args): PublishResult
     {
         return $this->publish(true, $event, $args);
+    }
+
+    /**
+     * Adds rooms to reach, as Client::to(); the same as the operator of the
+     * other classes, written out because it is on the hot path of every
+     * publish.
+     *
+     * @param string|list<string> ...$rooms room names, or lists of them
+     * @return static a publisher with the rooms added, sharing this buffer
+     */
+    public function to(string|array ...$rooms): static
+    {
+        $s = $this->scope;
+        $copy = clone $this;
+        $copy->scope = new Scope(
+            $s->target,
+            $s->namespace,
+            Texts::rooms($s->rooms, $rooms, 'rooms'),
+            $s->except,
+            $s->volatile,
+            $s->compress,
+            $s->idempotencyKey
+        );
+        return $copy;
     }
 
     /**

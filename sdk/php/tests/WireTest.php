@@ -9,6 +9,7 @@ use Emitgate\Client;
 use Emitgate\Exception\InvalidArgumentException;
 use Emitgate\Internal\Requests;
 use Emitgate\Internal\Scope;
+use Emitgate\Internal\Texts;
 use Emitgate\Internal\Wire;
 use Emitgate\JsonObject;
 use Emitgate\Proto\V1\BatchEmitRequest;
@@ -122,6 +123,21 @@ final class WireTest extends TestCase
         $bytes = (new BatchEmitResponse())->setResults([new ItemResult()])->serializeToString();
         $this->expectException(\Emitgate\Exception\InternalException::class);
         Wire::results($bytes, 2);
+    }
+
+    public function testRoomNamesAreCheckedAndDeduplicated(): void
+    {
+        $this->assertSame(['a', 'b'], Texts::rooms([], [['a', 'b', 'a']], 'rooms'));
+        $this->assertSame(['a', 'b', 'c'], Texts::rooms(['a'], ['b', ['a', 'c']], 'rooms'));
+        // Two halves of one UTF-8 character are two invalid names, not one valid one.
+        foreach ([[["\xc3", "\xa9"]], [['ok', 7]], ["\xff"]] as $rooms) {
+            try {
+                Texts::rooms([], $rooms, 'rooms');
+                $this->fail('accepted ' . json_encode($rooms, JSON_INVALID_UTF8_SUBSTITUTE));
+            } catch (InvalidArgumentException $e) {
+                $this->assertSame(['rooms'], $e->getFields());
+            }
+        }
     }
 
     public function testAPublisherFromAKeyedClientIsRefused(): void
