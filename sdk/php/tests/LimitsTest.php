@@ -48,6 +48,29 @@ final class LimitsTest extends EndToEndTestCase
         $this->assertSame($names, $this->barrier([$a['id']])[$a['id']]);
     }
 
+    public function testAPublisherResendsInChunksOfALowerGatewayLimit(): void
+    {
+        $a = $this->stack->connect('/', 0, ['r1']);
+        $io = new Client($this->stack->grpc);
+        $publisher = $io->publisher();
+        $handles = [];
+        for ($i = 0; $i < 12; $i++) {
+            $handles[] = $publisher->to('r1')->emit("item-$i");
+        }
+        $publisher->flush();
+
+        foreach ($handles as $handle) {
+            $this->assertSame(2, $handle->get()->receivers);
+        }
+        $this->assertSame(LimitedStack::MAX_BATCH_ITEMS, $io->getBatchLimit()->maxItems, 'the client learnt the limit');
+        for ($i = 12; $i < 17; $i++) {
+            $handles[] = $publisher->to('r1')->emit("item-$i");
+        }
+        $this->assertTrue($handles[16]->isDone(), 'a batch of the learnt size is full');
+        $names = array_map(static fn (int $i): string => "item-$i", range(0, 16));
+        $this->assertSame($names, $this->barrier([$a['id']])[$a['id']]);
+    }
+
     public function testAnAtomicBatchOverTheLimitIsRefusedWhole(): void
     {
         $a = $this->stack->connect('/', 0, ['r1']);
