@@ -4,7 +4,8 @@
  * Runs the PHP emitter benchmark: starts redis-server, a release gateway
  * and the counting subscriber on free loopback ports, runs publisher.php,
  * and prints events/s (events counted at the subscriber over the time from
- * the first publish to the last message) and the client's CPU per event.
+ * the first publish to the last message), the client's CPU per event and
+ * its wall time per event (CPU plus the time it waits for the gateway).
  *
  * Usage: php run.php [EVENTS] [MODE...]     (modes: publisher, batch; default both)
  * The gateway is $EMITGATE_BIN, or target/release/emitgate of the repository
@@ -73,7 +74,7 @@ $gateway = $spawn(
 );
 $waitPort($grpcPort);
 
-printf("%-10s %8s %12s %16s\n", 'mode', 'events', 'events/s', 'client CPU/event');
+printf("%-10s %8s %12s %18s %18s\n", 'mode', 'events', 'events/s', 'client CPU/event', 'client wall/event');
 foreach ($modes as $mode) {
     $sub = $spawn(
         [PHP_BINARY, __DIR__ . '/subscriber.php', '127.0.0.1', (string) $redisPort, (string) $events],
@@ -92,11 +93,12 @@ foreach ($modes as $mode) {
     proc_close($sub);
     $seconds = $counted['done'] - $published['start'];
     printf(
-        "%-10s %8d %12.0f %13.1f µs\n",
+        "%-10s %8d %12.0f %15.1f µs %15.1f µs\n",
         $mode,
         $counted['count'],
         $counted['count'] / $seconds,
-        $published['cpu_s'] / $events * 1e6
+        $published['cpu_s'] / $events * 1e6,
+        $published['elapsed_s'] / $events * 1e6
     );
 }
 
