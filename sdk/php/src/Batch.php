@@ -5,6 +5,8 @@ declare(strict_types=1);
 namespace Emitgate;
 
 use Emitgate\Exception\EmitgateException;
+use Emitgate\Exception\InternalException;
+use Emitgate\Internal\BatchLimit;
 use Emitgate\Internal\Requests;
 use Emitgate\Internal\Scope;
 use Emitgate\Proto\V1\BatchEmitRequest;
@@ -36,18 +38,22 @@ final class Batch implements \Countable
 
     private bool $atomic = false;
 
+    private ?BatchResult $result = null;
+
     /**
      * Use Client::batch().
      *
      * @param CurlTransport $transport the client's transport
      * @param Scope $scope the scope items start from
-     * @param float $timeout the deadline of send(), in seconds
+     * @param float $timeout the deadline of each BatchEmit call, in seconds
+     * @param BatchLimit $limit the client's chunk size
      * @internal
      */
     public function __construct(
         private readonly CurlTransport $transport,
         private readonly Scope $scope,
         private readonly float $timeout,
+        private readonly BatchLimit $limit = new BatchLimit(),
     ) {
     }
 
@@ -117,6 +123,17 @@ final class Batch implements \Countable
     }
 
     /**
+     * Sets the idempotency key of the next item.
+     *
+     * @param string $key the key
+     * @return BatchOperator an operator whose emit()/broadcast() add an item
+     */
+    public function idempotencyKey(string $key): BatchOperator
+    {
+        return $this->operator()->idempotencyKey($key);
+    }
+
+    /**
      * Selects a target for the next item.
      *
      * @param string $target the target name; '' for the default
@@ -131,8 +148,8 @@ final class Batch implements \Countable
      * Adds an emit to the rooms of the batch's starting scope.
      *
      * @param string $event the event name
-     * @param mixed ...$args the arguments; a named argument `idempotencyKey: 'k'`
-     *        sets the item's idempotency key (not an argument)
+     * @param mixed ...$args the arguments, by position (the item's idempotency
+     *        key is set with `->idempotencyKey('k')->emit(...)`)
      * @return self this batch
      * @throws EmitgateException locally when an argument cannot be encoded
      */
@@ -145,8 +162,8 @@ final class Batch implements \Countable
      * Adds a broadcast to the namespace of the batch's starting scope.
      *
      * @param string $event the event name
-     * @param mixed ...$args the arguments; a named argument `idempotencyKey: 'k'`
-     *        sets the item's idempotency key (not an argument)
+     * @param mixed ...$args the arguments, by position (the item's idempotency
+     *        key is set with `->idempotencyKey('k')->emit(...)`)
      * @return self this batch
      * @throws EmitgateException locally when an argument cannot be encoded
      */
@@ -179,25 +196,87 @@ final class Batch implements \Countable
     }
 
     /**
-     * Sends the batch in one BatchEmit call.
+     * Sends the batch.
      *
-     * @return BatchResult one ItemResult per item, in order
-     * @throws EmitgateException when the call fails (or, for an atomic batch,
+     * A batch with more items than the gateway's item limit (the client's
+     * `maxBatchItems`, 1000 by default like the gateway) is split into
+     * several BatchEmit calls, sent one after the other. When the gateway
+     * refuses a call for its number of items (which publishes nothing), the
+     * items are resent in chunks of the limit it states (or half as many),
+     * and the client keeps the smaller size for later batches. An atomic
+     * batch is always one call, so it must fit in the gateway's limit.
+     *
+     * When a call fails as a whole (UNAVAILABLE, a deadline, ...), send()
+     * throws its error: the items of the earlier calls stay published, and
+     * result() lists them.
+     *
+     * @return BatchResult one ItemResult per item, in order; field paths
+     *         (`items[1500].emit.event`) count over the whole batch
+     * @throws EmitgateException when a call fails (or, for an atomic batch,
      *         when any item is invalid)
      */
     public function send(): BatchResult
     {
-        $request = new BatchEmitRequest();
-        $request->setItems($this->items);
-        $request->setAtomic($this->atomic);
-        /** @var BatchEmitResponse $response */
-        $response = Requests::call($this->transport, 'BatchEmit', $request, new BatchEmitResponse(), $this->timeout);
+        $this->result = new BatchResult([], 0, 0, 0, 0);
+        $offset = 0;
+        $total = count($this->items);
+        do {
+            $size = $this->atomic ? $total : min($this->limit->maxItems, $total - $offset);
+            $request = new BatchEmitRequest();
+            $request->setItems($size === $total ? $this->items : array_slice($this->items, $offset, $size));
+            $request->setAtomic($this->atomic);
+            try {
+                /** @var BatchEmitResponse $response */
+                $response = Requests::call(
+                    $this->transport,
+                    'BatchEmit',
+                    $request,
+                    new BatchEmitResponse(),
+                    $this->timeout
+                );
+            } catch (EmitgateException $e) {
+                if (!$this->atomic && $this->limit->shrinkOn($e, $size)) {
+                    continue;
+                }
+                throw $e;
+            }
+            $this->result = $this->result->merge(self::results($response, $size, $offset));
+            $offset += $size;
+        } while ($offset < $total);
+        return $this->result;
+    }
+
+    /**
+     * Returns what the last send() published: all items after a successful
+     * send(), the items of the calls made before the one that failed
+     * otherwise; null before send().
+     *
+     * @return BatchResult|null the results so far
+     */
+    public function result(): ?BatchResult
+    {
+        return $this->result;
+    }
+
+    /**
+     * Reads the answer to a BatchEmit call of $size items, the first of
+     * which is item $offset of the batch.
+     *
+     * @param BatchEmitResponse $response the answer
+     * @param int $size the number of items sent
+     * @param int $offset the batch index of the first item sent
+     * @return BatchResult the results of these items
+     * @throws EmitgateException when the answer does not hold one result per item
+     * @internal
+     */
+    public static function results(BatchEmitResponse $response, int $size, int $offset): BatchResult
+    {
         $results = [];
         foreach ($response->getResults() as $r) {
             $violations = [];
             /** @var ProtoFieldViolation $v */
             foreach ($r->getViolations() as $v) {
-                $violations[] = new FieldViolation($v->getField(), $v->getDescription());
+                $violations[] = new FieldViolation(self::shift($v->getField(), $offset), $v->getDescription());
             }
             $results[] = new ItemResult(
                 Code::fromInt($r->getCode()),
@@ -208,12 +287,32 @@ final class Batch implements \Countable
                 $r->getStreamId() === '' ? null : $r->getStreamId()
             );
         }
+        if (count($results) !== $size) {
+            throw new InternalException(
+                Code::INTERNAL,
+                sprintf('the gateway answered %d results for %d items', count($results), $size),
+                true
+            );
+        }
         return new BatchResult(
             $results,
             (int) $response->getPublished(),
             (int) $response->getFailed(),
-            (int) $response->getReceivers()
+            (int) $response->getReceivers(),
+            1
         );
+    }
+
+    /**
+     * Turns the path of a request item (`items[3].emit.event`) into the
+     * path of the batch item, $offset items further.
+     */
+    private static function shift(string $field, int $offset): string
+    {
+        if ($offset === 0 || preg_match('/^items\[(\d+)\]/', $field, $m) !== 1) {
+            return $field;
+        }
+        return 'items[' . ((int) $m[1] + $offset) . ']' . substr($field, strlen($m[0]));
     }
 
     /**
@@ -221,7 +320,7 @@ final class Batch implements \Countable
      *
      * @param Scope $scope the item's scope
      * @param string $event the event name
-     * @param array<int|string, mixed> $args the arguments, and the named option `idempotencyKey`
+     * @param array<int|string, mixed> $args the arguments, by position
      * @return self this batch
      * @internal
      */
@@ -237,7 +336,7 @@ final class Batch implements \Countable
      *
      * @param Scope $scope the item's scope
      * @param string $event the event name
-     * @param array<int|string, mixed> $args the arguments, and the named option `idempotencyKey`
+     * @param array<int|string, mixed> $args the arguments, by position
      * @return self this batch
      * @internal
      */

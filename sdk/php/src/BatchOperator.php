@@ -31,8 +31,8 @@ final class BatchOperator
      * Adds an emit to the selected rooms.
      *
      * @param string $event the event name
-     * @param mixed ...$args the arguments; a named argument `idempotencyKey: 'k'`
-     *        sets the item's idempotency key (not an argument)
+     * @param mixed ...$args the arguments, by position (the item's idempotency
+     *        key is set with idempotencyKey())
      * @return Batch the batch, to add more items or send()
      * @throws EmitgateException locally when an argument cannot be encoded
      */
@@ -45,8 +45,8 @@ final class BatchOperator
      * Adds a broadcast to the selected namespace.
      *
      * @param string $event the event name
-     * @param mixed ...$args the arguments; a named argument `idempotencyKey: 'k'`
-     *        sets the item's idempotency key (not an argument)
+     * @param mixed ...$args the arguments, by position (the item's idempotency
+     *        key is set with idempotencyKey())
      * @return Batch the batch, to add more items or send()
      * @throws EmitgateException locally when an argument cannot be encoded
      */

@@ -6,6 +6,7 @@ namespace Emitgate;
 
 use Emitgate\Exception\EmitgateException;
 use Emitgate\Exception\InvalidArgumentException;
+use Emitgate\Internal\BatchLimit;
 use Emitgate\Internal\Operators;
 use Emitgate\Internal\Requests;
 use Emitgate\Internal\Scope;
@@ -42,6 +43,9 @@ final class Client
 
     private CurlTransport $transport;
 
+    /** The BatchEmit chunk size, shared with the clients derived from this one. */
+    private BatchLimit $batchLimit;
+
     /**
      * @param string $address the gateway: `host:port` or `http://host:port` for
      *        plaintext HTTP/2, `https://host:port` for TLS
@@ -53,6 +57,10 @@ final class Client
      * @param int|null $maxMessageBytes the largest message sent or received
      *        (4 MiB, the gRPC default); null for no client-side limit
      * @param float $connectTimeout seconds allowed to open a connection
+     * @param int $maxBatchItems the largest BatchEmit request a batch sends
+     *        (the gateway's default `max_batch_items`); a larger batch is
+     *        split, and the client lowers it by itself when the gateway says
+     *        a request has too many items
      */
     public function __construct(
         string $address,
@@ -63,8 +71,10 @@ final class Client
         ?string $keyFile = null,
         ?int $maxMessageBytes = CurlTransport::DEFAULT_MAX_MESSAGE_BYTES,
         float $connectTimeout = 5.0,
+        int $maxBatchItems = BatchLimit::DEFAULT_MAX_BATCH_ITEMS,
     ) {
         self::checkTimeout($timeout);
+        $this->batchLimit = new BatchLimit($maxBatchItems);
         $this->transport = new CurlTransport(
             $address,
             $apiKey,
@@ -97,9 +107,9 @@ final class Client
      * reach a whole namespace.
      *
      * @param string $event the event name (not a reserved one such as `connect`)
-     * @param mixed ...$args the arguments: scalars, arrays, objects, Binary, RawJson;
-     *        a named argument `idempotencyKey: 'k'` sets the call's idempotency
-     *        key (it is not sent as an argument)
+     * @param mixed ...$args the arguments, by position: scalars, arrays,
+     *        objects, Binary, RawJson (a named argument is refused; the
+     *        idempotency key is set with idempotencyKey())
      * @return Result how many server subscriptions received the packet
      * @throws EmitgateException when the call fails
      */
@@ -116,7 +126,7 @@ final class Client
      * rooms.
      *
      * @param string $event the event name
-     * @param mixed ...$args the arguments; named `idempotencyKey: 'k'` as in emit()
+     * @param mixed ...$args the arguments, by position, as in emit()
      * @return Result how many server subscriptions received the packet
      * @throws EmitgateException when the call fails, or locally when to() was used
      */
@@ -135,7 +145,8 @@ final class Client
      * @param string|list<string> $rooms the rooms to join
      * @param string|null $idempotencyKey publish at most once per key within
      *        the gateway's window; a repeat answers the first result with
-     *        `duplicate` true
+     *        `duplicate` true (the same as idempotencyKey($key)->...; when
+     *        both are given they must be equal)
      * @return Result how many servers received the request
      * @throws EmitgateException when the call fails
      */
@@ -160,7 +171,8 @@ final class Client
      * @param string|list<string> $rooms the rooms to leave
      * @param string|null $idempotencyKey publish at most once per key within
      *        the gateway's window; a repeat answers the first result with
-     *        `duplicate` true
+     *        `duplicate` true (the same as idempotencyKey($key)->...; when
+     *        both are given they must be equal)
      * @return Result how many servers received the request
      * @throws EmitgateException when the call fails
      */
@@ -187,7 +199,8 @@ final class Client
      *        namespace only
      * @param string|null $idempotencyKey publish at most once per key within
      *        the gateway's window; a repeat answers the first result with
-     *        `duplicate` true
+     *        `duplicate` true (the same as idempotencyKey($key)->...; when
+     *        both are given they must be equal)
      * @return Result how many servers received the request
      * @throws EmitgateException when the call fails
      */
@@ -212,13 +225,13 @@ final class Client
      * Arguments must be JSON (no Binary); rooms do not apply.
      *
      * @param string $event the event name
-     * @param mixed ...$args the arguments; named `idempotencyKey: 'k'` as in emit()
+     * @param mixed ...$args the arguments, by position, as in emit()
      * @return Result how many servers received the event
      * @throws EmitgateException when the call fails, or locally when to() was used
      */
     public function serverSideEmit(string $event, mixed ...$args): Result
     {
-        $key = Requests::idempotencyKey($args);
+        Requests::positional($args);
         Requests::noRooms($this->scope, '', 'serverSideEmit() reaches servers, not rooms');
         if ($this->scope->except !== []) {
             throw InvalidArgumentException::local('except_rooms', 'serverSideEmit() reaches servers, not rooms');
@@ -229,7 +242,7 @@ final class Client
         $request->setNamespace($this->scope->namespace);
         $request->setEvent($event);
         $request->setArgs(\Emitgate\Internal\ArgumentEncoder::encodeAll($args, 'args'));
-        $request->setIdempotencyKey($key);
+        $request->setIdempotencyKey($this->scope->idempotencyKey);
         $response = Requests::call(
             $this->transport,
             'ServerSideEmit',
@@ -249,7 +262,30 @@ final class Client
      */
     public function batch(): Batch
     {
-        return new Batch($this->transport, $this->scope, $this->timeout);
+        $this->noKeyForMany('batch()');
+        return new Batch($this->transport, $this->scope, $this->timeout, $this->batchLimit);
+    }
+
+    /**
+     * Starts a Publisher: events published one at a time through the usual
+     * operators, sent in batches (BatchEmit) when a batch is full, on
+     * flush() and on close(). It starts from this client's scope and
+     * deadline.
+     *
+     * ```php
+     * $publisher = $io->publisher(['maxItems' => 500]);
+     * $handle = $publisher->to('room1')->emit('chat', 'hi');
+     * $publisher->flush();
+     * $handle->get();   // the ItemResult, or throws the item's error
+     * ```
+     *
+     * @param array<string, mixed> $options the named parameters of
+     *        Publisher::__construct(): maxItems, maxBytes, buffer, onFull
+     * @return Publisher the publisher
+     */
+    public function publisher(array $options = []): Publisher
+    {
+        return new Publisher($this, ...$options);
     }
 
     /**
@@ -298,11 +334,72 @@ final class Client
         SocketsJoinRequest|SocketsLeaveRequest|DisconnectSocketsRequest $request,
         ?string $idempotencyKey
     ): void {
-        $request->setIdempotencyKey(Requests::checkIdempotencyKey($idempotencyKey));
+        $key = $this->scope->idempotencyKey;
+        if ($idempotencyKey !== null && $idempotencyKey !== '') {
+            if ($key !== '' && $key !== $idempotencyKey) {
+                throw InvalidArgumentException::local(
+                    'idempotency_key',
+                    'two different keys: one from idempotencyKey(), one as the argument'
+                );
+            }
+            $key = Requests::checkIdempotencyKey($idempotencyKey);
+        }
+        $request->setIdempotencyKey($key);
         $request->setTarget($this->scope->target);
         $request->setNamespace($this->scope->namespace);
         $request->setRooms($this->scope->rooms);
         $request->setExceptRooms($this->scope->except);
+    }
+
+    /**
+     * Refuses to start many items from a keyed scope: every item would carry
+     * the same key, and all but the first would be duplicates.
+     *
+     * @param string $what what was called, for the message
+     * @throws \LogicException when this client has an idempotency key
+     * @internal
+     */
+    public function noKeyForMany(string $what): void
+    {
+        if ($this->scope->idempotencyKey !== '') {
+            throw new \LogicException(
+                $what . ' on a client with an idempotency key: a key is for one event; '
+                . 'set it per item with ->idempotencyKey($key)->emit(...)'
+            );
+        }
+    }
+
+    /**
+     * Returns the deadline of calls, in seconds.
+     *
+     * @return float the timeout
+     * @internal
+     */
+    public function getTimeout(): float
+    {
+        return $this->timeout;
+    }
+
+    /**
+     * Returns the scope of this client, for the Publisher.
+     *
+     * @return Scope the scope
+     * @internal
+     */
+    public function getScope(): Scope
+    {
+        return $this->scope;
+    }
+
+    /**
+     * Returns the shared BatchEmit chunk size.
+     *
+     * @return BatchLimit the limit
+     * @internal
+     */
+    public function getBatchLimit(): BatchLimit
+    {
+        return $this->batchLimit;
     }
 
     private static function checkTimeout(float $seconds): void

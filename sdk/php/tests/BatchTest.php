@@ -128,6 +128,32 @@ final class BatchTest extends EndToEndTestCase
         $this->assertSame(['x', 'y'], $this->barrier([$a['id']])[$a['id']]);
     }
 
+    public function testABatchOverTheGatewayLimitIsChunkedAndDeliveredInOrder(): void
+    {
+        $a = $this->stack->connect('/', 0, ['r1']);
+        $b = $this->stack->connect('/', 1, ['r1']);
+        $batch = $this->io->batch();
+        for ($i = 0; $i < 2500; $i++) {
+            // One invalid item in the second chunk, reported with its batch index.
+            $batch->to('r1')->emit($i === 1500 ? 'connect' : 'item', $i);
+        }
+
+        $result = $batch->send();
+
+        $this->assertSame(3, $result->requests, '1000 + 1000 + 500 items');
+        $this->assertCount(2500, $result->results);
+        $this->assertSame(2499, $result->published);
+        $this->assertSame(1, $result->failed);
+        $this->assertSame([1500], array_keys($result->failures()));
+        $this->assertSame(['items[1500].emit.event'], $this->fields($result->results[1500]->violations));
+        $this->assertSame(2 * 2499, $result->receivers);
+        $expected = array_values(array_diff(range(0, 2499), [1500]));
+        foreach ([$a, $b] as $client) {
+            $events = $this->stack->eventsUntil($client['id'], 'item', 2499, 20000);
+            $this->assertSame($expected, array_map(static fn ($e) => $e['args'][0], $events));
+        }
+    }
+
     public function testAnEmptyBatch(): void
     {
         $result = $this->io->batch()->send();

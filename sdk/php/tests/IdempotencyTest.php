@@ -31,9 +31,9 @@ final class IdempotencyTest extends EndToEndTestCase
         $a = $this->stack->connect('/', 0, ['u:1']);
         $key = self::key('invoice');
 
-        $first = $this->io->to('u:1')->emit('paid', 7, idempotencyKey: $key);
-        $again = $this->io->to('u:1')->emit('paid', 7, idempotencyKey: $key);
-        $other = $this->io->to('u:1')->emit('paid', 8, idempotencyKey: self::key('invoice'));
+        $first = $this->io->to('u:1')->idempotencyKey($key)->emit('paid', 7);
+        $again = $this->io->to('u:1')->idempotencyKey($key)->emit('paid', 7);
+        $other = $this->io->to('u:1')->idempotencyKey(self::key('invoice'))->emit('paid', 8);
 
         $this->assertFalse($first->duplicate);
         $this->assertSame(2, $first->receivers);
@@ -50,8 +50,8 @@ final class IdempotencyTest extends EndToEndTestCase
         $a = $this->stack->connect('/', 1);
         $key = self::key('news');
 
-        $this->assertFalse($this->io->broadcast('news', idempotencyKey: $key)->duplicate);
-        $again = $this->io->broadcast('news', idempotencyKey: $key);
+        $this->assertFalse($this->io->idempotencyKey($key)->broadcast('news')->duplicate);
+        $again = $this->io->idempotencyKey($key)->broadcast('news');
 
         $this->assertTrue($again->duplicate);
         $this->assertSame(2, $again->receivers);
@@ -96,8 +96,8 @@ final class IdempotencyTest extends EndToEndTestCase
         $this->stack->listen('/', 'sync');
         $key = self::key('sync');
 
-        $this->assertFalse($this->io->serverSideEmit('sync', 'first', idempotencyKey: $key)->duplicate);
-        $this->assertTrue($this->io->serverSideEmit('sync', 'first', idempotencyKey: $key)->duplicate);
+        $this->assertFalse($this->io->idempotencyKey($key)->serverSideEmit('sync', 'first')->duplicate);
+        $this->assertTrue($this->io->idempotencyKey($key)->serverSideEmit('sync', 'first')->duplicate);
         $this->io->serverSideEmit('sync', 'last');
 
         // Each server gets the events in publish order, so four events hold
@@ -113,13 +113,13 @@ final class IdempotencyTest extends EndToEndTestCase
         $k2 = self::key('item');
         $kb = self::key('item');
 
-        $first = $this->io->batch()->to('r1')->emit('one', idempotencyKey: $k1)->send();
+        $first = $this->io->batch()->to('r1')->idempotencyKey($k1)->emit('one')->send();
         $this->assertFalse($first->results[0]->duplicate);
 
         $result = $this->io->batch()
-            ->to('r1')->emit('one', idempotencyKey: $k1)
-            ->to('r1')->emit('two', idempotencyKey: $k2)
-            ->broadcast('three', idempotencyKey: $kb)
+            ->to('r1')->idempotencyKey($k1)->emit('one')
+            ->to('r1')->idempotencyKey($k2)->emit('two')
+            ->idempotencyKey($kb)->broadcast('three')
             ->to('r1')->emit('four')
             ->send();
 
@@ -130,16 +130,16 @@ final class IdempotencyTest extends EndToEndTestCase
         $this->assertSame(0, $result->failed);
 
         $again = $this->io->batch()->atomic()
-            ->to('r1')->emit('two', idempotencyKey: $k2)
-            ->broadcast('three', idempotencyKey: $kb)
+            ->to('r1')->idempotencyKey($k2)->emit('two')
+            ->idempotencyKey($kb)->broadcast('three')
             ->send();
         $this->assertSame([true, true], array_map(static fn ($r) => $r->duplicate, $again->results));
 
         // The same key twice in one batch: the second item is the duplicate.
         $k5 = self::key('item');
         $twice = $this->io->batch()
-            ->to('r1')->emit('five', idempotencyKey: $k5)
-            ->to('r1')->emit('five', idempotencyKey: $k5)
+            ->to('r1')->idempotencyKey($k5)->emit('five')
+            ->to('r1')->idempotencyKey($k5)->emit('five')
             ->send();
         $this->assertSame([false, true], array_map(static fn ($r) => $r->duplicate, $twice->results));
         $this->assertSame(1, $twice->published);
@@ -153,10 +153,10 @@ final class IdempotencyTest extends EndToEndTestCase
         $key = self::key('shared');
         $narrow = new Client($this->stack->grpc, apiKey: SecuredStack::secret('narrow'));
 
-        $this->assertFalse($this->io->to('r1')->emit('e', 'full', idempotencyKey: $key)->duplicate);
-        $this->assertFalse($narrow->to('r1')->emit('e', 'narrow', idempotencyKey: $key)->duplicate);
-        $this->assertTrue($narrow->to('r1')->emit('e', 'narrow', idempotencyKey: $key)->duplicate);
-        $this->assertTrue($this->io->to('r1')->emit('e', 'full', idempotencyKey: $key)->duplicate);
+        $this->assertFalse($this->io->to('r1')->idempotencyKey($key)->emit('e', 'full')->duplicate);
+        $this->assertFalse($narrow->to('r1')->idempotencyKey($key)->emit('e', 'narrow')->duplicate);
+        $this->assertTrue($narrow->to('r1')->idempotencyKey($key)->emit('e', 'narrow')->duplicate);
+        $this->assertTrue($this->io->to('r1')->idempotencyKey($key)->emit('e', 'full')->duplicate);
 
         $this->assertSame(['e', 'e'], $this->barrier([$a['id']])[$a['id']]);
         $this->assertSame([['full'], ['narrow']], $this->argsOfEach($a['id'], 'e'));
@@ -166,18 +166,18 @@ final class IdempotencyTest extends EndToEndTestCase
     {
         $r1 = $this->io->to('r1');
         $cases = [
-            'idempotency_key' => fn () => $r1->emit('x', idempotencyKey: "\xff"),
-            'idempotency_key ' => fn () => $r1->socketsJoin('r2', idempotencyKey: "\xc3"),
-            'items[1].broadcast.idempotency_key' => fn () => $this->io->batch()
-                ->to('r1')->emit('x')->broadcast('y', idempotencyKey: "\xe2\x82"),
+            'emit' => fn () => $r1->idempotencyKey("\xff")->emit('x'),
+            'socketsJoin' => fn () => $r1->socketsJoin('r2', idempotencyKey: "\xc3"),
+            'a batch item' => fn () => $this->io->batch()
+                ->to('r1')->emit('x')->idempotencyKey("\xe2\x82")->broadcast('y'),
         ];
-        foreach ($cases as $field => $call) {
+        foreach ($cases as $what => $call) {
             try {
                 $call();
-                $this->fail("expected a local error on $field");
+                $this->fail("expected a local error for $what");
             } catch (InvalidArgumentException $e) {
                 $this->assertTrue($e->isLocal());
-                $this->assertSame([trim($field)], $e->getFields());
+                $this->assertSame(['idempotency_key'], $e->getFields());
             }
         }
         try {
@@ -186,12 +186,51 @@ final class IdempotencyTest extends EndToEndTestCase
         } catch (\Error $e) {
             $this->assertSame('Unknown named parameter $idempotencyKye', $e->getMessage());
         }
-        try {
-            $r1->emit('x', idempotencyKey: 42);
-            $this->fail('a non-string key was accepted');
-        } catch (\TypeError $e) {
-            $this->assertStringContainsString('idempotencyKey', $e->getMessage());
+    }
+
+    public function testTheNamedArgumentOfEarlierVersionsIsRefusedNotSent(): void
+    {
+        // Event arguments are positional: the named `idempotencyKey:` of
+        // earlier versions is neither taken as the key nor sent as an
+        // argument; the call fails before sending and says what to use.
+        $a = $this->stack->connect('/', 0, ['r1']);
+        $calls = [
+            fn () => $this->io->to('r1')->emit('x', 1, idempotencyKey: 'k'),
+            fn () => $this->io->broadcast('x', idempotencyKey: 'k'),
+            fn () => $this->io->serverSideEmit('x', idempotencyKey: 'k'),
+            fn () => $this->io->batch()->to('r1')->emit('x', idempotencyKey: 'k'),
+            fn () => $this->io->to('r1')->emit('x', ...['idempotencyKey' => 'k']),
+        ];
+        foreach ($calls as $i => $call) {
+            try {
+                $call();
+                $this->fail("call $i was accepted");
+            } catch (\Error $e) {
+                $this->assertStringContainsString('->idempotencyKey(', $e->getMessage());
+            }
         }
+        $this->assertSame([], $this->barrier([$a['id']])[$a['id']]);
+    }
+
+    public function testBothFormsOfAJoinKeyMustAgree(): void
+    {
+        $key = self::key('join');
+        $r1 = $this->io->to('r1');
+        $this->assertFalse($r1->idempotencyKey($key)->socketsJoin('r2', idempotencyKey: $key)->duplicate);
+        $this->assertTrue($r1->idempotencyKey($key)->socketsJoin('r2')->duplicate, 'the fluent key is the same key');
+        try {
+            $r1->idempotencyKey($key)->socketsJoin('r2', idempotencyKey: self::key('other'));
+            $this->fail('two different keys were accepted');
+        } catch (InvalidArgumentException $e) {
+            $this->assertTrue($e->isLocal());
+            $this->assertSame(['idempotency_key'], $e->getFields());
+        }
+    }
+
+    public function testAKeyIsForOneEventNotForABatch(): void
+    {
+        $this->expectException(\LogicException::class);
+        $this->io->to('r1')->idempotencyKey('k')->batch();
     }
 
     /**

@@ -24,10 +24,57 @@ final class LimitsTest extends EndToEndTestCase
         return LimitedStack::gatewayArgs();
     }
 
-    public function testTooManyBatchItemsIsInvalidArgument(): void
+    public function testABatchOverALowerGatewayLimitIsResentInSmallerChunks(): void
     {
+        // The client starts at 1000 items per call; the gateway refuses the
+        // first call (publishing nothing), the client resends at the limit
+        // the gateway states and keeps it for later batches.
         $a = $this->stack->connect('/', 0, ['r1']);
         $batch = $this->io->batch();
+        for ($i = 0; $i < 12; $i++) {
+            $batch->to('r1')->emit("item-$i");
+        }
+        $result = $batch->send();
+        $this->assertSame(12, $result->published);
+        $this->assertSame(3, $result->requests, '5 + 5 + 2 items after the refused call');
+
+        $again = $this->io->of('/')->batch();
+        for ($i = 12; $i < 18; $i++) {
+            $again->to('r1')->emit("item-$i");
+        }
+        $this->assertSame(2, $again->send()->requests, 'the derived client knows the limit');
+
+        $names = array_map(static fn (int $i): string => "item-$i", range(0, 17));
+        $this->assertSame($names, $this->barrier([$a['id']])[$a['id']]);
+    }
+
+    public function testAPublisherResendsInChunksOfALowerGatewayLimit(): void
+    {
+        $a = $this->stack->connect('/', 0, ['r1']);
+        $io = new Client($this->stack->grpc);
+        $publisher = $io->publisher();
+        $handles = [];
+        for ($i = 0; $i < 12; $i++) {
+            $handles[] = $publisher->to('r1')->emit("item-$i");
+        }
+        $publisher->flush();
+
+        foreach ($handles as $handle) {
+            $this->assertSame(2, $handle->get()->receivers);
+        }
+        $this->assertSame(LimitedStack::MAX_BATCH_ITEMS, $io->getBatchLimit()->maxItems, 'the client learnt the limit');
+        for ($i = 12; $i < 17; $i++) {
+            $handles[] = $publisher->to('r1')->emit("item-$i");
+        }
+        $this->assertTrue($handles[16]->isDone(), 'a batch of the learnt size is full');
+        $names = array_map(static fn (int $i): string => "item-$i", range(0, 16));
+        $this->assertSame($names, $this->barrier([$a['id']])[$a['id']]);
+    }
+
+    public function testAnAtomicBatchOverTheLimitIsRefusedWhole(): void
+    {
+        $a = $this->stack->connect('/', 0, ['r1']);
+        $batch = $this->io->batch()->atomic();
         for ($i = 0; $i <= LimitedStack::MAX_BATCH_ITEMS; $i++) {
             $batch->to('r1')->emit("item-$i");
         }
@@ -40,12 +87,31 @@ final class LimitsTest extends EndToEndTestCase
             $this->assertSame(['items'], $e->getFields());
         }
         $this->assertSame([], $this->barrier([$a['id']])[$a['id']]);
+    }
 
-        $batch = $this->io->batch();
-        for ($i = 0; $i < LimitedStack::MAX_BATCH_ITEMS; $i++) {
+    public function testAWholeCallFailureKeepsTheEarlierChunksPublished(): void
+    {
+        $io = new Client($this->stack->grpc, maxMessageBytes: 4096, maxBatchItems: LimitedStack::MAX_BATCH_ITEMS);
+        $a = $this->stack->connect('/', 0, ['r1']);
+        $batch = $io->batch();
+        for ($i = 0; $i < 7; $i++) {
             $batch->to('r1')->emit("item-$i");
         }
-        $this->assertSame(LimitedStack::MAX_BATCH_ITEMS, $batch->send()->published);
+        // The second call is over the client's message size: it fails as a whole.
+        $batch->to('r1')->emit('lost', str_repeat('x', 8192));
+
+        try {
+            $batch->send();
+            $this->fail('expected RESOURCE_EXHAUSTED');
+        } catch (ResourceExhaustedException $e) {
+            $this->assertTrue($e->isLocal());
+        }
+        $partial = $batch->result();
+        $this->assertNotNull($partial);
+        $this->assertSame(5, $partial->published);
+        $this->assertCount(5, $partial->results);
+        $names = array_map(static fn (int $i): string => "item-$i", range(0, 4));
+        $this->assertSame($names, $this->barrier([$a['id']])[$a['id']]);
     }
 
     public function testATargetWhoseRedisIsDownIsUnavailable(): void

@@ -25,8 +25,8 @@ final class StreamsTest extends EndToEndTestCase
         $a = $this->stack->connect('/', 0, ['r1']);
         $key = 'stream-' . bin2hex(random_bytes(6));
 
-        $first = $this->io->to('r1')->emit('streamed', 1, idempotencyKey: $key);
-        $again = $this->io->to('r1')->emit('streamed', 1, idempotencyKey: $key);
+        $first = $this->io->to('r1')->idempotencyKey($key)->emit('streamed', 1);
+        $again = $this->io->to('r1')->idempotencyKey($key)->emit('streamed', 1);
         $batch = $this->io->batch()->to('r1')->emit('batched')->broadcast('everyone')->send();
 
         $this->assertMatchesRegularExpression(self::ENTRY_ID, (string) $first->streamId);

@@ -31,7 +31,8 @@ trait Operators
 
     /**
      * Selects a Socket.IO namespace (a missing leading "/" is added, "" is "/").
-     * Rooms, excepted rooms and flags start afresh; the target is kept.
+     * Rooms, excepted rooms and flags start afresh; the target and the
+     * idempotency key are kept.
      *
      * @param string $namespace e.g. '/admin'
      * @return static a new instance for that namespace
@@ -42,7 +43,10 @@ trait Operators
         if ($namespace === '' || $namespace[0] !== '/') {
             $namespace = '/' . $namespace;
         }
-        return $this->withScope(new Scope(target: $this->scope()->target, namespace: $namespace));
+        $scope = $this->scope();
+        return $this->withScope(
+            new Scope(target: $scope->target, namespace: $namespace, idempotencyKey: $scope->idempotencyKey)
+        );
     }
 
     /**
@@ -114,5 +118,22 @@ trait Operators
     {
         Texts::check($target, 'target');
         return $this->withScope($this->scope()->with(['target' => $target]));
+    }
+
+    /**
+     * Sets the idempotency key of the calls made through the returned
+     * instance: the gateway publishes at most once per key within its window
+     * (`idempotency_window_ms`), and answers a repeat with the first call's
+     * result and `duplicate` true. A keyed instance keys every call made with
+     * it, so derive one per operation.
+     *
+     * @param string $key the key (UTF-8 text); '' for none
+     * @return static a new instance with the key
+     * @throws InvalidArgumentException locally when the key is not UTF-8 text
+     */
+    public function idempotencyKey(string $key): static
+    {
+        Texts::check($key, 'idempotency_key');
+        return $this->withScope($this->scope()->with(['idempotencyKey' => $key]));
     }
 }

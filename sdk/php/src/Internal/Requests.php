@@ -29,16 +29,16 @@ final class Requests
      *
      * @param Scope $scope the rooms, namespace, target and flags
      * @param string $event the event name
-     * @param array<int|string, mixed> $args the arguments, and the named option `idempotencyKey`
+     * @param array<int|string, mixed> $args the arguments, by position
      * @param string $prefix the field path prefix for errors ('' or `items[3].emit.`)
      * @return EmitRequest the request
      */
     public static function emit(Scope $scope, string $event, array $args, string $prefix = ''): EmitRequest
     {
-        $key = self::idempotencyKey($args, $prefix);
+        self::positional($args);
         Texts::check($event, $prefix . 'event');
         $request = new EmitRequest();
-        $request->setIdempotencyKey($key);
+        $request->setIdempotencyKey($scope->idempotencyKey);
         $request->setTarget($scope->target);
         $request->setNamespace($scope->namespace);
         $request->setRooms($scope->rooms);
@@ -57,17 +57,17 @@ final class Requests
      *
      * @param Scope $scope the namespace, target, excepted rooms and flags
      * @param string $event the event name
-     * @param array<int|string, mixed> $args the arguments, and the named option `idempotencyKey`
+     * @param array<int|string, mixed> $args the arguments, by position
      * @param string $prefix the field path prefix for errors
      * @return BroadcastRequest the request
      */
     public static function broadcast(Scope $scope, string $event, array $args, string $prefix = ''): BroadcastRequest
     {
-        $key = self::idempotencyKey($args, $prefix);
+        self::positional($args);
         self::noRooms($scope, $prefix, 'broadcast() reaches the whole namespace; use emit() to reach rooms');
         Texts::check($event, $prefix . 'event');
         $request = new BroadcastRequest();
-        $request->setIdempotencyKey($key);
+        $request->setIdempotencyKey($scope->idempotencyKey);
         $request->setTarget($scope->target);
         $request->setNamespace($scope->namespace);
         $request->setExceptRooms($scope->except);
@@ -81,33 +81,36 @@ final class Requests
     }
 
     /**
-     * Takes the named argument `idempotencyKey` out of the arguments of a
-     * variadic call (`emit('x', 1, idempotencyKey: 'k')`, which PHP collects
-     * into the variadic array under a string key). Any other named argument
-     * is refused the way PHP refuses an unknown named parameter.
+     * Refuses named arguments in the event arguments of a variadic call.
      *
-     * @param array<int|string, mixed> $args the arguments; the option is removed
-     * @param string $prefix the field path prefix for errors
-     * @return string the key, '' when none
-     * @throws InvalidArgumentException when the key is not UTF-8 text
+     * PHP collects `emit('x', 1, name: 2)` (and a spread of a string-keyed
+     * array) into the variadic array under string keys. Event arguments are
+     * positional, so such a call is refused the way PHP refuses an unknown
+     * named parameter, rather than guessing: an earlier version of the SDK
+     * took `idempotencyKey:` out of the arguments, and silently sending that
+     * key to the clients as an argument (without deduplication) would be
+     * worse than failing.
+     *
+     * @param array<int|string, mixed> $args the arguments
+     * @throws \Error when an argument is named
      */
-    public static function idempotencyKey(array &$args, string $prefix = ''): string
+    public static function positional(array $args): void
     {
-        $key = null;
+        if (array_is_list($args)) {
+            return;
+        }
         foreach ($args as $name => $value) {
             if (is_int($name)) {
                 continue;
             }
-            if ($name !== 'idempotencyKey') {
-                throw new \Error('Unknown named parameter $' . $name);
+            if ($name === 'idempotencyKey') {
+                throw new \Error(
+                    'Unknown named parameter $idempotencyKey: event arguments are positional; '
+                    . 'set the key with ->idempotencyKey($key) before emit()'
+                );
             }
-            if ($value !== null && !is_string($value)) {
-                throw new \TypeError('idempotencyKey must be of type ?string, ' . get_debug_type($value) . ' given');
-            }
-            $key = $value;
-            unset($args[$name]);
+            throw new \Error('Unknown named parameter $' . $name);
         }
-        return self::checkIdempotencyKey($key, $prefix);
     }
 
     /**
