@@ -488,6 +488,7 @@ fn every_json_parser_vector_is_reproduced_byte_for_byte_or_refused() {
             match result {
                 Err(emitgate::error::Error::InvalidArgument(v)) => {
                     assert_eq!(v.len(), 1, "{name}: {v:?}");
+                    let v = v.listed();
                     assert_eq!(v[0].field, "args[0]", "{name}");
                     assert!(v[0].description.contains(why), "{name}: {}", v[0].description);
                     assert!(

@@ -413,6 +413,7 @@ async fn a_parser_on_a_dialect_without_one_is_refused_at_start() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "clap refuses an unknown dialect");
     assert!(String::from_utf8_lossy(&out.stderr).contains("socketio-streams"));
+}
 
 #[tokio::test]
 async fn a_public_admin_listener_without_keys_refuses_to_start_unless_told_otherwise() {

@@ -77,7 +77,7 @@ impl FailedCalls {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Violation;
+    use crate::error::{Violation, Violations};
 
     #[test]
     fn keeps_the_newest_calls_first_and_bounds_count_and_length() {
@@ -93,7 +93,7 @@ mod tests {
 
         failed.record(
             "BatchEmit",
-            &Error::InvalidArgument(vec![Violation::new("rooms[0]", "é".repeat(2 * MESSAGE_CHARS))]),
+            &Error::InvalidArgument(Violations::one(Violation::new("rooms[0]", "é".repeat(2 * MESSAGE_CHARS)))),
         );
         let newest = &failed.recent()[0];
         assert_eq!((newest.method, newest.code.as_str()), ("BatchEmit", "InvalidArgument"));
