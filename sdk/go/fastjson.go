@@ -247,7 +247,15 @@ func (pt *plainType) append(b []byte, v reflect.Value) ([]byte, bool) {
 
 // appendJSONMap writes a map with its keys sorted, as encoding/json does.
 func appendJSONMap(b []byte, m map[string]any, depth int) ([]byte, bool) {
-	keys := sortedKeys(m)
+	var small [smallMapKeys]string
+	keys := small[:0]
+	if len(m) > smallMapKeys {
+		keys = make([]string, 0, len(m))
+	}
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
 	b = append(b, '{')
 	for i, k := range keys {
 		if i > 0 {
@@ -262,6 +270,10 @@ func appendJSONMap(b []byte, m map[string]any, depth int) ([]byte, bool) {
 	}
 	return append(b, '}'), true
 }
+
+// smallMapKeys is how many keys of a map are sorted without allocating:
+// event payloads are mostly small objects.
+const smallMapKeys = 16
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

@@ -175,7 +175,7 @@ func TestPublisherChunks2500EventsAtMaxItems(t *testing.T) {
 	if sizes, _ := log.calls(); fmt.Sprint(sizes) != "[1000 1000 500]" {
 		t.Fatalf("BatchEmit calls of %v items, want [1000 1000 500]", sizes)
 	}
-	numbered(t, "member", barrier(t, tlsClient(t, s, emitgate.WithAPIKey(fullSecret)), ns, member)[0], "n", n)
+	numbered(t, "member", barrier(t, c, ns, member)[0], "n", n)
 }
 
 func TestPublisherUsesTheLowerLimitTheGatewayReports(t *testing.T) {
@@ -354,7 +354,9 @@ func TestPublisherBufferFullFailsFastWhenConfigured(t *testing.T) {
 func TestPublisherBufferFullBlocksByDefault(t *testing.T) {
 	s := harness(t)
 	c := newClient(t, s, emitgate.WithTarget("hang"))
-	p := newPublisher(t, c, emitgate.WithBuffer(2), emitgate.WithLinger(0))
+	// The first two events fill the buffer and one batch: they are
+	// answered together.
+	p := newPublisher(t, c, emitgate.WithBuffer(2), emitgate.WithMaxItems(2), emitgate.WithLinger(time.Hour))
 	first := []*emitgate.PublishResult{p.To("r").Emit(ctx, "x", 1), p.To("r").Emit(ctx, "x", 2)}
 
 	// A publish that finds the buffer full waits; its context bounds the
@@ -377,7 +379,8 @@ func TestPublisherBufferFullBlocksByDefault(t *testing.T) {
 			t.Fatalf("the blocked publish returned before event %d was answered", i)
 		}
 	}
-	if _, err := get(t, blocked); !emitgate.IsUnavailable(err) {
+	flush(t, p)
+	if _, err := blocked.Get(ctx); !emitgate.IsUnavailable(err) {
 		t.Fatalf("the blocked event: want Unavailable from the hanging Redis, got %v", err)
 	}
 }
@@ -486,7 +489,9 @@ func TestPublisherRetriesOnlyKeyedEventsWhileTheGatewayIsDown(t *testing.T) {
 	defer c.Close()
 	p := newPublisher(t, c, emitgate.WithLinger(time.Hour), emitgate.WithMaxInFlight(1))
 
-	if _, err := get(t, p.Of(ns).To("r").Emit(ctx, "before")); err != nil {
+	before := p.Of(ns).To("r").Emit(ctx, "before")
+	flush(t, p)
+	if _, err := before.Get(ctx); err != nil {
 		t.Fatalf("with the gateway up: %v", err)
 	}
 	g.stop()
