@@ -388,10 +388,11 @@ func (p *Publisher) publish(ctx context.Context, item *emitgatev1.BatchItem) *Pu
 			break
 		}
 		if p.cfg.onFull == OnFullError {
+			pending := p.pending
 			p.mu.Unlock()
 			return resolved(&Error{
 				Code:    codes.ResourceExhausted,
-				Message: fmt.Sprintf("%v: %d events are waiting for their result", ErrBufferFull, p.pending),
+				Message: fmt.Sprintf("%v: %d events are waiting for their result", ErrBufferFull, pending),
 				Local:   true,
 				cause:   ErrBufferFull,
 			})
