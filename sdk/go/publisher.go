@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -358,6 +359,9 @@ func (o PublishOperator) String() string { return o.op.String() }
 // event is sent in the background whatever happens to ctx afterwards.
 func (o PublishOperator) Emit(ctx context.Context, event string, args ...any) *PublishResult {
 	req, err := o.op.emitRequest("", event, args)
+	if err == nil {
+		err = checkUTF8(req.GetNamespace(), req.GetRooms(), req.GetExceptRooms(), req.GetEvent(), req.GetIdempotencyKey())
+	}
 	if err != nil {
 		return resolved(err)
 	}
@@ -369,10 +373,37 @@ func (o PublishOperator) Emit(ctx context.Context, event string, args ...any) *P
 // result handle at once. See Emit.
 func (o PublishOperator) Broadcast(ctx context.Context, event string, args ...any) *PublishResult {
 	req, err := o.op.broadcastRequest("", event, args)
+	if err == nil {
+		err = checkUTF8(req.GetNamespace(), nil, req.GetExceptRooms(), req.GetEvent(), req.GetIdempotencyKey())
+	}
 	if err != nil {
 		return resolved(err)
 	}
 	return o.p.publish(ctx, &emitgatev1.BatchItem{Op: &emitgatev1.BatchItem_Broadcast{Broadcast: req}})
+}
+
+// checkUTF8 refuses strings that are not UTF-8: protobuf cannot encode
+// them, and one such item would fail the whole request of its batch.
+func checkUTF8(namespace string, rooms, except []string, event, key string) error {
+	var vs []FieldViolation
+	check := func(field, s string) {
+		if !utf8.ValidString(s) {
+			vs = append(vs, violation(field, "%q is not valid UTF-8", s))
+		}
+	}
+	check("namespace", namespace)
+	for i, r := range rooms {
+		check(fmt.Sprintf("rooms[%d]", i), r)
+	}
+	for i, r := range except {
+		check(fmt.Sprintf("except_rooms[%d]", i), r)
+	}
+	check("event", event)
+	check("idempotency_key", key)
+	if vs != nil {
+		return localError(nil, "the event has text that is not UTF-8; nothing was sent", vs...)
+	}
+	return nil
 }
 
 // publish adds an encoded item to the open batch.

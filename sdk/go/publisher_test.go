@@ -232,9 +232,11 @@ func TestPublisherDeliversAPerItemErrorToItsHandleOnly(t *testing.T) {
 		op.Emit(ctx, "bad-msgpack", emitgate.RawMsgpack{0xc1}), // 0xc1 is never valid
 		p.Of(ns).To("r").Broadcast(ctx, "rooms-in-broadcast"),
 		op.Emit(ctx, "ok6"),
+		// Protobuf cannot carry it; it must not fail the batch.
+		p.Of(ns).To("r", "bad-\xff").Emit(ctx, "not-utf8"),
 	}
 	// Refused before sending: known at once, before any flush.
-	for _, i := range []int{2, 3, 5} {
+	for _, i := range []int{2, 3, 5, 7} {
 		if !isReady(results[i]) {
 			t.Fatalf("result %d of a locally invalid event is not ready at once", i)
 		}
@@ -249,6 +251,7 @@ func TestPublisherDeliversAPerItemErrorToItsHandleOnly(t *testing.T) {
 		3: {"args[0]", true},
 		4: {"args[0].msgpack", false},
 		5: {"rooms", true},
+		7: {"rooms[1]", true},
 	}
 	for i, r := range results {
 		res, err := r.Get(ctx)
