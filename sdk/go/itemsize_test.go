@@ -1,6 +1,7 @@
 package emitgate
 
 import (
+	"context"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -44,5 +45,30 @@ func TestItemSizeIsTheEncodedSize(t *testing.T) {
 		if got := itemSize(item); got != want {
 			t.Errorf("item %d: itemSize = %d, encoded %d", i, got, want)
 		}
+	}
+}
+
+// The one-allocation item of Publisher emits must be the item
+// emitRequest builds.
+func TestJSONEmitItemMatchesEmitRequest(t *testing.T) {
+	c := &Client{target: "eu"}
+	op := c.root().Of("/n").To("a", "b").Except("c").Compress(true).IdempotencyKey("k")
+	arg := map[string]any{"x": []any{1, "y"}}
+	req, err := op.emitRequest("", "ev", []any{arg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &emitgatev1.BatchItem{Op: &emitgatev1.BatchItem_Emit{Emit: req}}
+	text, ok := fastJSONText(arg)
+	if !ok {
+		t.Fatal("no fast path")
+	}
+	// A Publisher that is never started: publish only queues the item.
+	p := &Publisher{c: c, cfg: publisherConfig{maxItems: 10, maxBytes: 1 << 20, linger: 1 << 62, buffer: 10},
+		unfinished: map[*pubBatch]struct{}{}, wake: make(chan struct{}, 1)}
+	c.batchSize.Store(10)
+	PublishOperator{p: p, op: op}.emitJSON(context.Background(), "ev", text)
+	if got := p.open.items[0]; !proto.Equal(got, want) {
+		t.Fatalf("got %v\nwant %v", got, want)
 	}
 }

@@ -358,6 +358,11 @@ func (o PublishOperator) String() string { return o.op.String() }
 // ctx bounds only the wait for room in a full buffer (OnFullBlock); the
 // event is sent in the background whatever happens to ctx afterwards.
 func (o PublishOperator) Emit(ctx context.Context, event string, args ...any) *PublishResult {
+	if len(args) == 1 && len(o.op.rooms) != 0 {
+		if text, ok := fastJSONText(args[0]); ok {
+			return o.emitJSON(ctx, event, text)
+		}
+	}
 	req, err := o.op.emitRequest("", event, args)
 	if err == nil {
 		err = checkUTF8(req.GetNamespace(), req.GetRooms(), req.GetExceptRooms(), req.GetEvent(), req.GetIdempotencyKey())
@@ -366,6 +371,41 @@ func (o PublishOperator) Emit(ctx context.Context, event string, args ...any) *P
 		return resolved(err)
 	}
 	return o.p.publish(ctx, &emitgatev1.BatchItem{Op: &emitgatev1.BatchItem_Emit{Emit: req}})
+}
+
+// jsonEmitItem is the common event, an emit with one JSON argument, in
+// one allocation instead of six.
+type jsonEmitItem struct {
+	item emitgatev1.BatchItem
+	op   emitgatev1.BatchItem_Emit
+	req  emitgatev1.EmitRequest
+	args [1]*emitgatev1.Argument
+	arg  emitgatev1.Argument
+	json emitgatev1.Argument_Json
+}
+
+// emitJSON publishes an emit whose one argument is the JSON text, as
+// emitRequest would build it.
+func (o PublishOperator) emitJSON(ctx context.Context, event, text string) *PublishResult {
+	op := o.op
+	if err := checkUTF8(op.namespace, op.rooms, op.except, event, op.idemKey); err != nil {
+		return resolved(err)
+	}
+	it := &jsonEmitItem{}
+	it.json.Json = text
+	it.arg.Kind = &it.json
+	it.args[0] = &it.arg
+	it.req.Target = op.c.target
+	it.req.Namespace = op.namespace
+	it.req.Rooms = op.rooms
+	it.req.ExceptRooms = op.except
+	it.req.Event = event
+	it.req.Args = it.args[:]
+	it.req.Flags = op.flags()
+	it.req.IdempotencyKey = op.idemKey
+	it.op.Emit = &it.req
+	it.item.Op = &it.op
+	return o.p.publish(ctx, &it.item)
 }
 
 // Broadcast publishes event to every socket of the namespace, minus the
@@ -385,6 +425,10 @@ func (o PublishOperator) Broadcast(ctx context.Context, event string, args ...an
 // checkUTF8 refuses strings that are not UTF-8: protobuf cannot encode
 // them, and one such item would fail the whole request of its batch.
 func checkUTF8(namespace string, rooms, except []string, event, key string) error {
+	if utf8.ValidString(namespace) && allUTF8(rooms) && allUTF8(except) &&
+		utf8.ValidString(event) && utf8.ValidString(key) {
+		return nil
+	}
 	var vs []FieldViolation
 	check := func(field, s string) {
 		if !utf8.ValidString(s) {
@@ -400,10 +444,16 @@ func checkUTF8(namespace string, rooms, except []string, event, key string) erro
 	}
 	check("event", event)
 	check("idempotency_key", key)
-	if vs != nil {
-		return localError(nil, "the event has text that is not UTF-8; nothing was sent", vs...)
+	return localError(nil, "the event has text that is not UTF-8; nothing was sent", vs...)
+}
+
+func allUTF8(ss []string) bool {
+	for _, s := range ss {
+		if !utf8.ValidString(s) {
+			return false
+		}
 	}
-	return nil
+	return true
 }
 
 // publish adds an encoded item to the open batch.
