@@ -90,6 +90,9 @@ func encodeArg(v any, allowMsgpack bool) (*emitgatev1.Argument, error) {
 		return &emitgatev1.Argument{Kind: &emitgatev1.Argument_Value{Value: x}}, nil
 	}
 
+	if text, ok := fastJSONText(v); ok {
+		return jsonArg(text), nil
+	}
 	var c converter
 	tree, err := c.convert(reflect.ValueOf(v), 0)
 	if err != nil {

@@ -47,6 +47,13 @@
 // Client.Batch collects emits and broadcasts and sends them as BatchEmit
 // requests, split at the gateway's item limit, with one result per item.
 //
+// Client.NewPublisher returns a Publisher for pipelines that produce events
+// one at a time: it batches them in the background (1000 items, 4 MiB,
+// 5 ms linger, 4 calls in flight, 100 000 events buffered by default) and
+// returns a *PublishResult per event at once; Flush and Close deliver
+// everything buffered. Whole calls that fail as Unavailable are retried
+// only for batches whose events all carry idempotency keys.
+//
 // # TLS, API keys and retries
 //
 // New uses TLS by default: WithTLSFiles trusts a private CA and presents a

@@ -247,3 +247,37 @@ func ExampleOperator_String() {
 	// Of("/admin").To(["room1"]).Except(["muted"]).Volatile()
 	// Of("/admin").To(["room1"]).Except(["muted"])
 }
+
+func ExamplePublisher() {
+	var client *emitgate.Client // from emitgate.New
+	ctx := context.Background()
+
+	// Batches of up to 1000 events, sent 5 ms after their first event at
+	// the latest, 4 calls in flight; publishing blocks beyond 100 000
+	// events waiting for their result.
+	p := client.NewPublisher()
+	defer p.Close() // flushes: every event published so far gets its result
+
+	type notice struct {
+		UserID string `json:"user_id"`
+		Text   string `json:"text"`
+	}
+	notices := []notice{{"1", "hello"}, {"2", "welcome back"}}
+	results := make([]*emitgate.PublishResult, 0, len(notices))
+	for _, n := range notices {
+		// Returns at once; the event is sent in the background.
+		results = append(results, p.To("user:"+n.UserID).Emit(ctx, "notification", n))
+	}
+	// An idempotency key makes the event's batch retried if the gateway
+	// is unavailable (without one, the event gets the Unavailable error).
+	results = append(results, p.Of("/admin").IdempotencyKey("report-2024-06").Broadcast(ctx, "report", "ready"))
+
+	if err := p.Flush(ctx); err != nil {
+		log.Fatal(err) // ctx ended first
+	}
+	for i, r := range results {
+		if _, err := r.Get(ctx); err != nil {
+			log.Printf("event %d not published: %v", i, err) // per event: e.g. a reserved event name
+		}
+	}
+}
