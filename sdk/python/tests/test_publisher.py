@@ -9,7 +9,8 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, as_completed, wait
+from typing import Any
 
 import pytest
 
@@ -169,6 +170,49 @@ def test_full_buffer_blocks_by_default(harness: Stack, client: emitgate.Client) 
         pub.close()
     assert third[0].result().receivers == SERVERS
     assert [e["args"][0] for e in sio.events(count=3)] == [0, 1, 2]
+
+
+def test_handles_are_futures(harness: Stack, client: emitgate.Client) -> None:
+    harness.client(rooms=["r"])
+    pub = client.publisher(linger=NEVER)
+    handles = [pub.to("r").emit("n", i) for i in range(5)]
+    seen: list[Any] = []
+    handles[0].add_done_callback(lambda h: seen.append(("callback", h.result().receivers)))
+
+    def completed() -> None:
+        seen.append(("as_completed", len(list(as_completed(handles, 30)))))
+
+    waiters = [
+        threading.Thread(target=lambda: seen.append(("result", handles[4].result(30).receivers))),
+        threading.Thread(target=lambda: seen.append(("wait", len(wait(handles, 30).done)))),
+        threading.Thread(target=completed),
+    ]
+    for waiter in waiters:
+        waiter.start()
+    pub.close()
+    for waiter in waiters:
+        waiter.join()
+    assert sorted(seen) == [
+        ("as_completed", 5),
+        ("callback", SERVERS),
+        ("result", SERVERS),
+        ("wait", 5),
+    ]
+    late: list[Future[emitgate.Result]] = []
+    handles[1].add_done_callback(late.append)  # already done: called at once
+    assert late == [handles[1]]
+
+
+def test_handles_set_what_a_future_sets() -> None:
+    # A handle fills in Future's attributes itself (sharing its batch's condition).
+    from emitgate._publisher import _Handle
+
+    plain: Future[None] = Future()
+    handle = _Handle(threading.Condition())
+    assert set(vars(handle)) == set(vars(plain))
+    assert {k: v for k, v in vars(handle).items() if k != "_condition"} == {
+        k: v for k, v in vars(plain).items() if k != "_condition"
+    }
 
 
 def _free_port() -> int:

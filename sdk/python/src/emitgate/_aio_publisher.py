@@ -20,8 +20,7 @@ from emitgate._publish import (
     broadcast_entry,
     buffer_full,
     emit_entry,
-    item_result,
-    missing_result,
+    item_outcomes,
     next_backoff,
     request_bytes,
     retry_delay,
@@ -99,6 +98,8 @@ class AsyncPublisher(EntryPoint[AsyncPublisherOperator]):
         self._client = client
         self._options = options
         self._max_items = min(options.max_items, client._max_batch_items)
+        # pub.to(...) starts here for every event: made once.
+        self._root = AsyncPublisherOperator(self, Selection(client._target, "/"))
         self._loop = asyncio.get_running_loop()
         self._open: _Batch | None = None
         self._ready: deque[_Batch] = deque()
@@ -114,6 +115,8 @@ class AsyncPublisher(EntryPoint[AsyncPublisherOperator]):
 
     def of(self, namespace: str = "/", *, target: str | None = None) -> AsyncPublisherOperator:
         """Return an operator on ``namespace`` that publishes through this publisher."""
+        if target is None and namespace == "/":
+            return self._root
         chosen = self._client._target if target is None else target
         if not isinstance(chosen, str):
             raise TypeError(f"target must be a str, not {type(chosen).__name__}")
@@ -281,9 +284,7 @@ class AsyncPublisher(EntryPoint[AsyncPublisherOperator]):
                 return
             await asyncio.sleep(delay)
             backoff = next_backoff(backoff)
-        results = response.results
-        for i, handle in enumerate(handles):
-            outcome = item_result(results[i]) if i < len(results) else missing_result()
+        for handle, outcome in zip(handles, item_outcomes(response, len(handles))):
             if handle.done():  # cancelled by its owner
                 continue
             if isinstance(outcome, Result):

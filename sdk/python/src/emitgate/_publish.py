@@ -17,7 +17,8 @@ from typing import Literal
 
 import grpc
 
-from emitgate._core import Selection, _smaller_limit, broadcast_request, emit_request
+from emitgate._args import varint
+from emitgate._core import Selection, _smaller_limit, broadcast_bytes, emit_bytes
 from emitgate._errors import (
     EmitgateError,
     FieldViolation,
@@ -104,38 +105,24 @@ class PublisherOptions:
             raise ValueError(f'on_full must be "block" or "error", not {self.on_full!r}')
 
 
-def _varint(n: int) -> bytes:
-    """Encode a non-negative int as a protobuf varint."""
-    if n < 0x80:
-        return bytes((n,))
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def _entry(tag: bytes, message: bytes) -> bytes:
     """Return one ``BatchEmitRequest.items`` entry holding ``message`` under ``tag``."""
-    item = tag + _varint(len(message)) + message
-    return _ITEMS_TAG + _varint(len(item)) + item
+    item = tag + varint(len(message)) + message
+    return _ITEMS_TAG + varint(len(item)) + item
 
 
 def emit_entry(
     sel: Selection, event: str, args: Sequence[object], idempotency_key: str | None
 ) -> bytes:
     """Encode an emit as a batch entry, validating it as a single Emit would be."""
-    request = emit_request(sel, event, args, idempotency_key)
-    return _entry(_EMIT_TAG, request.SerializeToString())
+    return _entry(_EMIT_TAG, emit_bytes(sel, event, args, idempotency_key))
 
 
 def broadcast_entry(
     sel: Selection, event: str, args: Sequence[object], idempotency_key: str | None
 ) -> bytes:
     """Encode a broadcast as a batch entry, validating it as a single Broadcast would be."""
-    request = broadcast_request(sel, event, args, idempotency_key)
-    return _entry(_BROADCAST_TAG, request.SerializeToString())
+    return _entry(_BROADCAST_TAG, broadcast_bytes(sel, event, args, idempotency_key))
 
 
 def request_bytes(entries: Sequence[bytes]) -> bytes:
@@ -162,11 +149,34 @@ def item_error(result: pb.ItemResult) -> EmitgateError:
     return error_from_status(code, result.message, None)
 
 
+# Results are immutable: the common ones (no stream id) are shared by every
+# item that has them instead of being made per item. Bounded, as receivers
+# counts are few but not fixed.
+_SHARED_RESULTS: dict[tuple[int, bool], Result] = {}
+_SHARED_RESULTS_MAX = 1024
+
+
 def item_result(result: pb.ItemResult) -> Result | EmitgateError:
     """Return what a published item's handle gets: its result or its error."""
-    if result.code == 0:
+    if result.code != 0:
+        return item_error(result)
+    if result.stream_id:
         return Result(result.receivers, result.duplicate, result.stream_id)
-    return item_error(result)
+    key = (result.receivers, result.duplicate)
+    shared = _SHARED_RESULTS.get(key)
+    if shared is None:
+        shared = Result(result.receivers, result.duplicate)
+        if len(_SHARED_RESULTS) < _SHARED_RESULTS_MAX:
+            _SHARED_RESULTS[key] = shared
+    return shared
+
+
+def item_outcomes(response: pb.BatchEmitResponse, count: int) -> list[Result | BaseException]:
+    """Return the outcome of each of the ``count`` items a BatchEmit answered."""
+    outcomes: list[Result | BaseException] = [item_result(r) for r in response.results]
+    if len(outcomes) < count:
+        outcomes += [missing_result()] * (count - len(outcomes))
+    return outcomes[:count]
 
 
 def missing_result() -> EmitgateError:

@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -22,8 +22,7 @@ from emitgate._publish import (
     broadcast_entry,
     buffer_full,
     emit_entry,
-    item_result,
-    missing_result,
+    item_outcomes,
     next_backoff,
     request_bytes,
     retry_delay,
@@ -38,7 +37,23 @@ __all__ = ["Publisher", "PublisherOperator"]
 
 
 class _Handle(Future[Result]):
-    """The result handle of one published event; a publish cannot be withdrawn."""
+    """The result handle of one published event; a publish cannot be withdrawn.
+
+    The handles of one batch share one condition (a ``Future`` makes its own,
+    which costs more than the rest of a publish): they are all resolved while
+    it is held and it is notified only once every one of them is done, so a
+    waiter never wakes up to a handle of its batch still pending. The
+    attributes are those ``Future.__init__`` sets (a test checks that they
+    still are).
+    """
+
+    def __init__(self, condition: threading.Condition) -> None:
+        self._condition = condition
+        self._state = "PENDING"
+        self._result = None
+        self._exception = None
+        self._waiters: list[Any] = []
+        self._done_callbacks: list[Any] = []
 
     def cancel(self) -> bool:
         """Return False: the event is queued or sent already and is not withdrawn."""
@@ -48,7 +63,7 @@ class _Handle(Future[Result]):
 class _Batch:
     """Items sealed (or being filled) for one BatchEmit call."""
 
-    __slots__ = ("all_keyed", "deadline", "entries", "handles", "size")
+    __slots__ = ("all_keyed", "condition", "deadline", "entries", "handles", "size")
 
     def __init__(self, deadline: float) -> None:
         self.entries: list[bytes] = []
@@ -56,6 +71,7 @@ class _Batch:
         self.size = 0
         self.all_keyed = True
         self.deadline = deadline
+        self.condition = threading.Condition()
 
 
 class PublisherOperator(Fluent["Publisher"]):
@@ -89,7 +105,8 @@ class PublisherOperator(Fluent["Publisher"]):
 
 
 def _failed(error: BaseException) -> Future[Result]:
-    handle = _Handle()
+    handle: Future[Result] = Future()
+    handle.set_running_or_notify_cancel()  # like every handle: not cancellable
     handle.set_exception(error)
     return handle
 
@@ -112,6 +129,8 @@ class Publisher(EntryPoint[PublisherOperator]):
         self._client = client
         self._options = options
         self._max_items = min(options.max_items, client._max_batch_items)
+        # pub.to(...) starts here for every event: made once.
+        self._root = PublisherOperator(self, Selection(client._target, "/"))
         self._call: grpc.UnaryUnaryMultiCallable[bytes, pb.BatchEmitResponse]
         self._call = client._channel.unary_unary(
             BATCH_EMIT,
@@ -140,6 +159,8 @@ class Publisher(EntryPoint[PublisherOperator]):
 
     def of(self, namespace: str = "/", *, target: str | None = None) -> PublisherOperator:
         """Return an operator on ``namespace`` that publishes through this publisher."""
+        if target is None and namespace == "/":
+            return self._root
         chosen = self._client._target if target is None else target
         if not isinstance(chosen, str):
             raise TypeError(f"target must be a str, not {type(chosen).__name__}")
@@ -156,7 +177,6 @@ class Publisher(EntryPoint[PublisherOperator]):
         return self.of().broadcast(event, *args, idempotency_key=idempotency_key)
 
     def _queue(self, entry: bytes, keyed: bool) -> Future[Result]:
-        handle = _Handle()
         size = len(entry)
         options = self._options
         with self._lock:
@@ -177,6 +197,7 @@ class Publisher(EntryPoint[PublisherOperator]):
                 batch = self._open = _Batch(time.monotonic() + options.linger)
                 self._pending.add(batch)
                 self._work.notify()  # a sender starts the linger clock
+            handle = _Handle(batch.condition)
             batch.entries.append(entry)
             batch.handles.append(handle)
             batch.size += size
@@ -271,7 +292,11 @@ class Publisher(EntryPoint[PublisherOperator]):
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
             try:
-                self._send(batch.entries, batch.handles, batch.all_keyed)
+                outcomes = self._send(batch.entries, batch.all_keyed)
+            except BaseException as error:
+                outcomes = [error] * len(batch.handles)
+            try:
+                _resolve(batch, outcomes)
             finally:
                 with self._lock:
                     self._outstanding -= len(batch.handles)
@@ -279,8 +304,8 @@ class Publisher(EntryPoint[PublisherOperator]):
                     self._space.notify_all()
                     self._idle.notify_all()
 
-    def _send(self, entries: Sequence[bytes], handles: Sequence[_Handle], all_keyed: bool) -> None:
-        """Send one batch and resolve its handles; retries and splits as the rules say."""
+    def _send(self, entries: Sequence[bytes], all_keyed: bool) -> list[Result | BaseException]:
+        """Send one batch; return its items' outcomes, retrying and splitting as the rules say."""
         client = self._client
         body = request_bytes(entries)
         attempt = 0
@@ -295,34 +320,30 @@ class Publisher(EntryPoint[PublisherOperator]):
                 expired = (
                     client._timeout is not None and time.monotonic() - start >= client._timeout
                 )
-                error: BaseException = error_from_rpc_error(rpc_error, deadline_expired=expired)
+                error = error_from_rpc_error(rpc_error, deadline_expired=expired)
             except Exception as other:  # a closed channel, for instance
-                _resolve_all(handles, other)
-                return
-            assert isinstance(error, EmitgateError)
+                return [other] * len(entries)
             smaller = smaller_limit(error, len(entries))
             if smaller is not None:
                 # The gateway takes fewer items per call: remember it, resend in parts.
                 self._max_items = min(self._max_items, smaller)
+                outcomes: list[Result | BaseException] = []
                 for i in range(0, len(entries), smaller):
-                    part = slice(i, i + smaller)
-                    self._send(entries[part], handles[part], all_keyed)
-                return
+                    outcomes += self._send(entries[i : i + smaller], all_keyed)
+                return outcomes
             delay = retry_delay(error, attempt, backoff, all_keyed)
             if delay is None:
-                _resolve_all(handles, error)
-                return
+                return [error] * len(entries)
             time.sleep(delay)
             backoff = next_backoff(backoff)
-        results = response.results
-        for i, handle in enumerate(handles):
-            outcome = item_result(results[i]) if i < len(results) else missing_result()
+        return item_outcomes(response, len(entries))
+
+
+def _resolve(batch: _Batch, outcomes: Sequence[Result | BaseException]) -> None:
+    """Resolve every handle of ``batch``, waking its waiters once all are done."""
+    with batch.condition:
+        for handle, outcome in zip(batch.handles, outcomes):
             if isinstance(outcome, Result):
                 handle.set_result(outcome)
             else:
                 handle.set_exception(outcome)
-
-
-def _resolve_all(handles: Sequence[_Handle], error: BaseException) -> None:
-    for handle in handles:
-        handle.set_exception(error)
