@@ -10,6 +10,7 @@ and the publisher's threads).
 
     .venv/bin/python bench/publisher_bench.py [--events 100000] [--mode publisher|batch]
                                               [--gateway PATH] [--profile]
+                                              [--linger S] [--max-in-flight N]
 
 ``--mode batch`` sends the same events with ``client.batch()`` (1000 items a
 call) for comparison; ``--profile`` prints a cProfile of the publishing loop
@@ -96,11 +97,15 @@ def subscriber(port: int, total: int) -> None:
         print(json.dumps({"count": count, "at": time.monotonic()}), flush=True)
 
 
+# Publisher options from the command line (the defaults otherwise).
+OPTIONS: dict[str, Any] = {}
+
+
 def publish(client: emitgate.Client, mode: str, count: int, start: int = 0) -> None:
     """Publish ``count`` events of the workload and wait until all are answered."""
     cycle = [rooms(i) for i in range(ROOM_SETS)]
     if mode == "publisher":
-        with client.publisher() as pub:
+        with client.publisher(**OPTIONS) as pub:
             handles = [
                 pub.to(cycle[i % ROOM_SETS]).emit(EVENT, PAYLOAD)
                 for i in range(start, start + count)
@@ -117,6 +122,27 @@ def publish(client: emitgate.Client, mode: str, count: int, start: int = 0) -> N
         raise RuntimeError(f"{failed} events failed")
 
 
+def profile(client: emitgate.Client, mode: str, events: int) -> None:
+    """Print cProfile statistics of the publishing thread, then of the sender threads."""
+    senders: list[cProfile.Profile] = []
+    run = emitgate.Publisher._run
+
+    def profiled_run(self: emitgate.Publisher) -> None:
+        sender = cProfile.Profile()
+        senders.append(sender)
+        sender.runcall(run, self)
+
+    emitgate.Publisher._run = profiled_run  # type: ignore[method-assign]
+    main_thread = cProfile.Profile()
+    main_thread.runcall(publish, client, mode, events, WARMUP)
+    emitgate.Publisher._run = run  # type: ignore[method-assign]
+    print("== publishing thread")
+    pstats.Stats(main_thread).sort_stats("tottime").print_stats(20)
+    if senders:
+        print("== sender threads")
+        pstats.Stats(*senders).sort_stats("tottime").print_stats(20)
+
+
 def main() -> None:
     """Run the benchmark and print one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -124,11 +150,17 @@ def main() -> None:
     parser.add_argument("--mode", choices=["publisher", "batch"], default="publisher")
     parser.add_argument("--gateway", default=os.environ.get("EMITGATE_BIN"))
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--linger", type=float, help="Publisher linger (default 0.005)")
+    parser.add_argument("--max-in-flight", type=int, help="Publisher max_in_flight (default 4)")
     parser.add_argument("--subscriber", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.subscriber:
         subscriber(*args.subscriber)
         return
+    if args.linger is not None:
+        OPTIONS["linger"] = args.linger
+    if args.max_in_flight is not None:
+        OPTIONS["max_in_flight"] = args.max_in_flight
 
     gateway = pathlib.Path(args.gateway or REPO / "target" / "release" / "emitgate")
     redis_port, grpc_port = free_port(), free_port()
@@ -169,11 +201,7 @@ def main() -> None:
             with emitgate.Client(f"127.0.0.1:{grpc_port}", insecure=True) as client:
                 publish(client, args.mode, WARMUP)
                 if args.profile:
-                    profile = cProfile.Profile()
-                    profile.enable()
-                    publish(client, args.mode, args.events, WARMUP)
-                    profile.disable()
-                    pstats.Stats(profile).sort_stats("tottime").print_stats(25)
+                    profile(client, args.mode, args.events)
                     return
                 cpu0 = time.process_time()
                 t0 = time.monotonic()
@@ -188,6 +216,7 @@ def main() -> None:
                 json.dumps(
                     {
                         "mode": args.mode,
+                        "options": OPTIONS,
                         "events": args.events,
                         "events_per_s": round(args.events / elapsed),
                         "client_cpu_us_per_event": round(cpu / args.events * 1e6, 2),

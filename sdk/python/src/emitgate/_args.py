@@ -213,10 +213,15 @@ def encode_arg(index: int, value: object) -> pb.Argument:
     return pb.Argument(json=text)
 
 
+_ONE_BYTE = [bytes((n,)) for n in range(0x80)]
+
+
 def varint(n: int) -> bytes:
     """Encode a non-negative int as a protobuf varint."""
     if n < 0x80:
-        return bytes((n,))
+        return _ONE_BYTE[n]
+    if n < 0x4000:  # most encoded events: 128 bytes to 16 KiB
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
