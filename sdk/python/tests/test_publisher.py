@@ -63,6 +63,19 @@ def test_events_over_max_items_in_one_flush(harness: Stack, client: emitgate.Cli
     assert barrier(harness, "/", sio) == [events]
 
 
+def test_batches_are_cut_at_max_bytes(harness: Stack, client: emitgate.Client) -> None:
+    sio = harness.client(rooms=["r"])
+    with client.publisher(max_bytes=300, max_in_flight=1, linger=NEVER) as pub:
+        handles = [pub.to("r").emit("n", "x" * 100, i) for i in range(7)]
+        # Each event is 126 encoded bytes: two fit in a batch, a third starts the next one.
+        assert pub._open is not None
+        assert len(pub._open.entries) == 1
+        big = pub.to("r").emit("big", "y" * 1000)  # over max_bytes: sent alone
+    assert [h.result().receivers for h in [*handles, big]] == [SERVERS] * 8
+    events = sio.events(until="big")
+    assert [e["args"][-1] for e in events[:-1]] == list(range(7))
+
+
 def test_gateway_limit_below_max_items_is_learned(limited: Stack) -> None:
     count = 4 * BATCH_LIMIT + 3
     sio = limited.client(rooms=["r"])
