@@ -8,6 +8,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, as_completed, wait
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 import emitgate
-from tests.conftest import BATCH_LIMIT, barrier, names
+from tests.conftest import BATCH_LIMIT, BURST, METERED_KEY, barrier, names
 from tests.stack import Stack, gateway_binary
 
 # The Socket.IO servers of every stack: an event's `receivers` counts them.
@@ -332,6 +333,33 @@ def test_gateway_down_without_keys_reports_unavailable() -> None:
         for handle in handles + mixed:
             with pytest.raises(emitgate.Unavailable):
                 handle.result()
+
+
+def test_rate_limited_batches_are_retried_only_with_keys(keyed: Stack) -> None:
+    sio = keyed.client(rooms=["m"])
+    run = uuid.uuid4().hex
+    with emitgate.Client(keyed.grpc, insecure=True, api_key=METERED_KEY) as c:
+        with c.publisher(linger=NEVER, max_in_flight=1) as pub:
+            # The whole budget; keyed, so it waits for the budget to be full if need be.
+            drain = [
+                pub.to("m").emit("drain", i, idempotency_key=f"{run}-drain-{i}")
+                for i in range(BURST)
+            ]
+            pub.flush()
+            plain = [pub.to("m").emit("plain", i) for i in range(2)]
+            pub.flush()
+            # RESOURCE_EXHAUSTED with a retry delay: waited for only when keyed.
+            kept = [
+                pub.to("m").emit("kept", i, idempotency_key=f"{run}-kept-{i}") for i in range(2)
+            ]
+        assert [h.result().receivers for h in drain] == [SERVERS] * BURST
+        for handle in plain:
+            with pytest.raises(emitgate.ResourceExhausted) as info:
+                handle.result()
+            assert info.value.retry_delay is not None
+        assert [h.result().duplicate for h in kept] == [False, False]
+    events = barrier(keyed, "/", sio)[0]
+    assert names(events) == ["drain"] * BURST + ["kept"] * 2
 
 
 def test_options_are_checked(client: emitgate.Client) -> None:
