@@ -11,11 +11,13 @@ import msgpack
 import pytest
 
 import emitgate
-from emitgate._args import encode_arg, encode_args
+from emitgate._args import arg_bytes, encode_arg, encode_args, plain_json
 from emitgate._core import (
     Selection,
+    broadcast_bytes,
     broadcast_request,
     disconnect_sockets_request,
+    emit_bytes,
     emit_request,
     normalize_namespace,
     server_side_emit_request,
@@ -205,3 +207,72 @@ def test_constructor_checks() -> None:
         emitgate.AsyncClient("h:1", insecure=True, api_key="")
     with pytest.raises(TypeError, match="target"):
         emitgate.Client("h:1", insecure=True, target=None)  # type: ignore[arg-type]
+
+
+# Values the fast paths (plain JSON, hand-encoded requests) must encode exactly
+# as the checking path and protobuf do, and values they must leave to it.
+ENCODED_ALIKE: list[object] = [
+    {"id": 1042, "kind": "comment", "unread": 3, "ok": True, "none": None, "ratio": 0.5},
+    [1, "two", [3.25, {"four": [None]}], ()],
+    "",
+    "ü €",
+    0,
+    -(2**53) + 1,
+    2**53,
+    2**64 - 1,
+    1.0e300,
+    {"n": 2**60},
+    {"bin": b"\x00"},
+    b"",
+    bytearray(b"\x01\x02"),
+    {1: "int key"},
+    Color.RED,
+    datetime.datetime(2023, 11, 14, 22, 13, 20, tzinfo=datetime.timezone.utc),
+    "x" * 300,
+]
+
+
+@pytest.mark.parametrize("value", ENCODED_ALIKE)
+def test_fast_argument_encoding_matches_protobuf(value: object) -> None:
+    assert arg_bytes(0, value) == encode_arg(0, value).SerializeToString()
+
+
+def test_plain_json_matches_json_dumps() -> None:
+    value = {"a": [1, 2.5, None, True], "é": {"b": "c"}}
+    assert plain_json(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@pytest.mark.parametrize(
+    "sel",
+    [
+        Selection("", "/", ("r",)),
+        Selection("eu", "/admin", ("a", "b", ""), ("muted",), True, False),
+        Selection("", "", ("r",), (), False, True),
+    ],
+)
+def test_hand_encoded_requests_match_protobuf(sel: Selection) -> None:
+    for args, key in (((), None), (("x", {"n": 1}), "key-1"), ((b"\x01", 2**60), "")):
+        assert emit_bytes(sel, "ev", args, key) == (
+            emit_request(sel, "ev", args, key).SerializeToString()
+        )
+        broadcast_sel = sel._replace(rooms=())
+        assert broadcast_bytes(broadcast_sel, "ev", args, key) == (
+            broadcast_request(broadcast_sel, "ev", args, key).SerializeToString()
+        )
+    assert emit_bytes(sel, "", ()) == emit_request(sel, "", ()).SerializeToString()
+
+
+def test_hand_encoded_requests_are_checked_alike() -> None:
+    loop: list[object] = []
+    loop.append(loop)
+    for build in (emit_bytes, emit_request):
+        with pytest.raises(emitgate.InvalidArgument):
+            build(Selection("", "/"), "e", ())
+        with pytest.raises(TypeError, match="argument 1"):
+            build(Selection("", "/", ("r",)), "e", (1, {1.5: "float key"}))
+        with pytest.raises(ValueError, match="finite"):
+            build(Selection("", "/", ("r",)), "e", ([float("nan")],))
+        with pytest.raises(ValueError, match="itself"):
+            build(Selection("", "/", ("r",)), "e", (loop,))
+    with pytest.raises(emitgate.InvalidArgument):
+        broadcast_bytes(Selection("", "/", ("r",)), "e", ())

@@ -9,12 +9,14 @@ and fluent::
         client.of("/admin").to("room1").except_("muted").emit("news", {"id": 7})
         client.broadcast("tick", 1)
 
-:class:`Client` uses blocking ``grpc`` calls; :class:`AsyncClient` has the same
+:class:`Client` uses blocking ``grpc`` calls (and :meth:`Client.publisher`
+batches events in background threads for pipelines); :class:`AsyncClient` has the same
 methods as coroutines over ``grpc.aio``. Every failure is an
 :class:`EmitgateError` subclass named after its gRPC status.
 """
 
 from emitgate._aio import AsyncBatch, AsyncClient, AsyncOperator
+from emitgate._aio_publisher import AsyncPublisher, AsyncPublisherOperator
 from emitgate._args import MAX_SAFE_INTEGER
 from emitgate._batch import BatchOperator
 from emitgate._client import Batch, Client, Operator
@@ -33,6 +35,7 @@ from emitgate._errors import (
     Unavailable,
     Unimplemented,
 )
+from emitgate._publisher import Publisher, PublisherOperator
 from emitgate._results import BatchItemResult, BatchResult, Result
 
 __all__ = [
@@ -40,6 +43,8 @@ __all__ = [
     "AsyncBatch",
     "AsyncClient",
     "AsyncOperator",
+    "AsyncPublisher",
+    "AsyncPublisherOperator",
     "Batch",
     "BatchItemResult",
     "BatchOperator",
@@ -54,6 +59,8 @@ __all__ = [
     "NotFound",
     "Operator",
     "PermissionDenied",
+    "Publisher",
+    "PublisherOperator",
     "ResourceExhausted",
     "Result",
     "Unauthenticated",

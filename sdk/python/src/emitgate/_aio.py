@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import grpc
 import grpc.aio
 
+from emitgate._aio_publisher import AsyncPublisher
 from emitgate._batch import BatchBase
 from emitgate._core import (
     DEFAULT_MAX_BATCH_ITEMS,
@@ -34,7 +35,18 @@ from emitgate._core import (
     sockets_leave_request,
 )
 from emitgate._errors import EmitgateError, error_from_rpc_error
+from emitgate._gen.emitgate.v1 import emitter_pb2 as pb
 from emitgate._gen.emitgate.v1 import emitter_pb2_grpc
+from emitgate._publish import (
+    BATCH_EMIT,
+    DEFAULT_BUFFER,
+    DEFAULT_LINGER,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_ITEMS,
+    OnFull,
+    PublisherOptions,
+)
 from emitgate._results import BatchResult, Result
 
 __all__ = ["AsyncBatch", "AsyncClient", "AsyncOperator"]
@@ -185,6 +197,7 @@ class AsyncClient(EntryPoint[AsyncOperator]):
         self._options = channel_options(options)
         self._channel: grpc.aio.Channel | None = None
         self._stub_instance: emitter_pb2_grpc.EmitterServiceAsyncStub | None = None
+        self._raw_batch: grpc.aio.UnaryUnaryMultiCallable[bytes, pb.BatchEmitResponse] | None = None
         self._closed = False
 
     def of(self, namespace: str = "/", *, target: str | None = None) -> AsyncOperator:
@@ -237,11 +250,39 @@ class AsyncClient(EntryPoint[AsyncOperator]):
         """
         return AsyncBatch(self, atomic=atomic)
 
+    def publisher(
+        self,
+        *,
+        max_items: int = DEFAULT_MAX_ITEMS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        linger: float = DEFAULT_LINGER,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        buffer: int = DEFAULT_BUFFER,
+        on_full: OnFull = "block",
+    ) -> AsyncPublisher:
+        """Return an :class:`~emitgate.AsyncPublisher` bound to the running event loop.
+
+        The options and guarantees are those of :meth:`Client.publisher`;
+        ``await pub.to(room).emit(...)`` returns an ``asyncio.Future`` of the
+        event's :class:`Result` (it waits only while the buffer is full and
+        ``on_full="block"``). Call it inside a coroutine.
+        """
+        options = PublisherOptions(
+            max_items=max_items,
+            max_bytes=max_bytes,
+            linger=linger,
+            max_in_flight=max_in_flight,
+            buffer=buffer,
+            on_full=on_full,
+        )
+        return AsyncPublisher(self, options)
+
     async def close(self) -> None:
         """Close the channel; calls in flight are cancelled."""
         self._closed = True
         if self._channel is not None:
             channel, self._channel, self._stub_instance = self._channel, None, None
+            self._raw_batch = None
             await channel.close()
 
     async def __aenter__(self) -> AsyncClient:
@@ -270,6 +311,18 @@ class AsyncClient(EntryPoint[AsyncOperator]):
             self._channel = channel
             self._stub_instance = emitter_pb2_grpc.EmitterServiceStub(channel)
         return self._stub_instance
+
+    def _raw_batch_emit(self) -> grpc.aio.UnaryUnaryMultiCallable[bytes, pb.BatchEmitResponse]:
+        """BatchEmit taking an already encoded request (what the publisher builds)."""
+        self._stub()
+        if self._raw_batch is None:
+            assert self._channel is not None
+            self._raw_batch = self._channel.unary_unary(
+                BATCH_EMIT,
+                request_serializer=None,
+                response_deserializer=pb.BatchEmitResponse.FromString,
+            )
+        return self._raw_batch
 
     async def _call(
         self, method: grpc.aio.UnaryUnaryMultiCallable[_Req, _Resp], request: _Req

@@ -27,12 +27,13 @@ import datetime
 import json
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import msgpack
 
 from emitgate._gen.emitgate.v1 import emitter_pb2 as pb
 
-__all__ = ["MAX_SAFE_INTEGER", "encode_args"]
+__all__ = ["MAX_SAFE_INTEGER", "arg_bytes", "encode_args", "varint"]
 
 MAX_SAFE_INTEGER = 2**53 - 1
 """The largest integer a JavaScript number holds exactly (``Number.MAX_SAFE_INTEGER``)."""
@@ -41,6 +42,74 @@ _INT64_MIN = -(2**63)
 _UINT64_MAX = 2**64 - 1
 _MAX_DEPTH = 256
 _BYTES_TYPES = (bytes, bytearray, memoryview)
+
+
+# One encoder for every argument: json.dumps with these options would build a
+# new one per call. No cycle check: _plain() has ruled cycles out.
+_JSON = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=False
+)
+
+
+def _no_default(value: object) -> object:
+    raise TypeError(f"cannot send a value of type {type(value).__name__}")
+
+
+# The C encoder behind _JSON.encode(), made once instead of per call (what
+# JSONEncoder.iterencode does). None where the json module has no C
+# accelerator; then _JSON.encode() is used.
+_MAKE_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
+_ESCAPE: Any = getattr(json.encoder, "c_encode_basestring", None)
+_C_ENCODER: Any = (
+    None
+    if _MAKE_ENCODER is None or _ESCAPE is None
+    else _MAKE_ENCODER(None, _no_default, _ESCAPE, None, ":", ",", False, False, False)
+)
+
+
+def plain_json(value: object) -> str:
+    """Return the compact JSON text of a value :func:`_plain` accepted."""
+    if _C_ENCODER is None:
+        return _JSON.encode(value)
+    text: str = "".join(_C_ENCODER(value, 0))
+    return text
+
+
+def _plain(value: Any, depth: int) -> bool:
+    """Tell whether ``value`` is plain JSON that needs no conversion.
+
+    True only for exact ``dict`` (``str`` keys), ``list``, ``tuple``, ``str``,
+    ``bool``, ``None``, safe ``int`` and finite ``float`` values, whose JSON
+    text is then exactly what the full conversion would give. Anything else
+    (a big int, bytes, a datetime, a subclass, a cycle, ...) takes the full,
+    checking path. This is the hot path of every event.
+    """
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return True
+    if t is int:
+        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
+    if t is float:
+        return bool(value - value == 0.0)  # false for inf and nan
+    if depth >= _MAX_DEPTH:
+        return False
+    if t is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            ti = type(item)
+            if ti is str or ti is bool or item is None:
+                continue
+            if ti is int:
+                if -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                    continue
+                return False
+            if not _plain(item, depth + 1):
+                return False
+        return True
+    if t is list or t is tuple:
+        return all(_plain(item, depth + 1) for item in value)
+    return False
 
 
 class _State:
@@ -133,6 +202,8 @@ def encode_arg(index: int, value: object) -> pb.Argument:
     """Encode one event argument; ``index`` names it in error messages."""
     if isinstance(value, _BYTES_TYPES):
         return pb.Argument(binary=bytes(value))
+    if _plain(value, 0):
+        return pb.Argument(json=plain_json(value))
     state = _State()
     normalized = _convert(value, index, "", 0, state, set())
     if state.needs_msgpack:
@@ -140,6 +211,39 @@ def encode_arg(index: int, value: object) -> pb.Argument:
         return pb.Argument(msgpack=packed)
     text = json.dumps(normalized, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return pb.Argument(json=text)
+
+
+_ONE_BYTE = [bytes((n,)) for n in range(0x80)]
+
+
+def varint(n: int) -> bytes:
+    """Encode a non-negative int as a protobuf varint."""
+    if n < 0x80:
+        return _ONE_BYTE[n]
+    if n < 0x4000:  # most encoded events: 128 bytes to 16 KiB
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def arg_bytes(index: int, value: object) -> bytes:
+    """Return the encoded ``Argument`` message of one event argument.
+
+    The same bytes as ``encode_arg(index, value).SerializeToString()``, built
+    without a protobuf message: ``binary`` is field 2, ``json`` 3, ``msgpack`` 4.
+    """
+    if isinstance(value, _BYTES_TYPES):
+        data = bytes(value)
+        return b"\x12" + varint(len(data)) + data
+    if _plain(value, 0):
+        text = plain_json(value).encode()
+        return b"\x1a" + varint(len(text)) + text
+    argument = encode_arg(index, value)
+    return argument.SerializeToString()
 
 
 def encode_args(args: Sequence[object]) -> list[pb.Argument]:

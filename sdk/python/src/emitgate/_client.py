@@ -34,6 +34,16 @@ from emitgate._core import (
 )
 from emitgate._errors import EmitgateError, error_from_rpc_error
 from emitgate._gen.emitgate.v1 import emitter_pb2_grpc
+from emitgate._publish import (
+    DEFAULT_BUFFER,
+    DEFAULT_LINGER,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_ITEMS,
+    OnFull,
+    PublisherOptions,
+)
+from emitgate._publisher import Publisher
 from emitgate._results import BatchResult, Result
 
 __all__ = ["Batch", "Client", "Operator"]
@@ -257,6 +267,49 @@ class Client(EntryPoint[Operator]):
         is never split, so it must fit in the gateway's item limit.
         """
         return Batch(self, atomic=atomic)
+
+    def publisher(
+        self,
+        *,
+        max_items: int = DEFAULT_MAX_ITEMS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        linger: float = DEFAULT_LINGER,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        buffer: int = DEFAULT_BUFFER,
+        on_full: OnFull = "block",
+    ) -> Publisher:
+        """Return a :class:`~emitgate.Publisher`: events one at a time, sent in batches.
+
+        ``pub.to(room).emit(...)`` and ``pub.broadcast(...)`` return a
+        ``concurrent.futures.Future`` of the event's :class:`Result` at once;
+        background threads send the events as non-atomic BatchEmit calls.
+
+        Args:
+            max_items: Items per BatchEmit at most (lowered to the gateway's
+                limit if it refuses a batch as too many items).
+            max_bytes: Encoded bytes of items per BatchEmit at most.
+            linger: Seconds a non-full batch waits for more events after its first.
+            max_in_flight: Concurrent BatchEmit calls. Events are sent in publish
+                order within a batch; across batches only with ``max_in_flight=1``.
+            buffer: Events published and not yet answered at most. Beyond it a
+                publish blocks (``on_full="block"``) or raises
+                :class:`~emitgate.ResourceExhausted` (``on_full="error"``).
+            on_full: ``"block"`` or ``"error"``, see ``buffer``.
+
+        A whole BatchEmit failing with UNAVAILABLE (or RESOURCE_EXHAUSTED with
+        a retry delay) is retried with backoff only when every event of the
+        batch has an ``idempotency_key``; otherwise every handle gets the error.
+
+        """
+        options = PublisherOptions(
+            max_items=max_items,
+            max_bytes=max_bytes,
+            linger=linger,
+            max_in_flight=max_in_flight,
+            buffer=buffer,
+            on_full=on_full,
+        )
+        return Publisher(self, options)
 
     def close(self) -> None:
         """Close the channel; calls in flight are cancelled."""
