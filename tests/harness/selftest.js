@@ -127,10 +127,10 @@ async function barrier(name = 'barrier') {
 }
 
 before(async () => {
-  const t0 = Date.now();
+  // No startup-time assertion: speed is measured in `make bench`, and a
+  // loaded machine is no reason for a red test.
   stack = startStack();
   info = await stack.ready;
-  assert.ok(Date.now() - t0 < 5000, `startup took ${Date.now() - t0} ms`);
   api = apiFor(info.control);
   redis = createClient({ url: info.redis_url });
   await redis.connect();
