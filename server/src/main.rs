@@ -90,7 +90,10 @@ fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     let (int, term) = {
         use tokio::signal::unix::{SignalKind, signal};
-        (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok())
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
     async move {
         #[cfg(unix)]

@@ -93,7 +93,10 @@ mod tests {
 
         failed.record(
             "BatchEmit",
-            &Error::InvalidArgument(Violations::one(Violation::new("rooms[0]", "é".repeat(2 * MESSAGE_CHARS)))),
+            &Error::InvalidArgument(Violations::one(Violation::new(
+                "rooms[0]",
+                "é".repeat(2 * MESSAGE_CHARS),
+            ))),
         );
         let newest = &failed.recent()[0];
         assert_eq!((newest.method, newest.code.as_str()), ("BatchEmit", "InvalidArgument"));
