@@ -41,11 +41,7 @@ pub struct FailedCalls {
 impl FailedCalls {
     /// Records a failed call, dropping the oldest one beyond [`KEPT`].
     pub fn record(&self, method: &'static str, error: &Error) {
-        let mut message = error.to_string();
-        if let Some((cut, _)) = message.char_indices().nth(MESSAGE_CHARS) {
-            message.truncate(cut);
-            message.push('…');
-        }
+        let message = cut(error.to_string());
         let call = FailedCall {
             at_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -74,6 +70,15 @@ impl FailedCalls {
     }
 }
 
+/// `message` cut to [`MESSAGE_CHARS`] characters, with `…` when cut.
+fn cut(mut message: String) -> String {
+    if let Some((at, _)) = message.char_indices().nth(MESSAGE_CHARS) {
+        message.truncate(at);
+        message.push('…');
+    }
+    message
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,16 +96,25 @@ mod tests {
         assert_eq!(recent[KEPT - 1].message, "unknown target \"t5\"");
         assert_eq!(recent[0].code, "NotFound");
 
-        failed.record(
-            "BatchEmit",
-            &Error::InvalidArgument(Violations::one(Violation::new(
-                "rooms[0]",
-                "é".repeat(2 * MESSAGE_CHARS),
-            ))),
-        );
+        let mut violations = Violations::new(20);
+        for i in 0..10 {
+            violations.push(Violation::new(format!("rooms[{i}]"), "é".repeat(MESSAGE_CHARS)));
+        }
+        failed.record("BatchEmit", &Error::InvalidArgument(violations));
         let newest = &failed.recent()[0];
         assert_eq!((newest.method, newest.code.as_str()), ("BatchEmit", "InvalidArgument"));
-        assert_eq!(newest.message.chars().count(), MESSAGE_CHARS + 1);
-        assert!(newest.message.ends_with('…'));
+        assert!(
+            newest.message.chars().count() <= MESSAGE_CHARS + 1,
+            "{}",
+            newest.message
+        );
+        assert!(newest.message.contains("rooms[0]"), "{}", newest.message);
+
+        // Error messages are already bounded where they are made; the
+        // console cuts any longer one to its own length.
+        let long = cut("é".repeat(2 * MESSAGE_CHARS));
+        assert_eq!(long.chars().count(), MESSAGE_CHARS + 1);
+        assert!(long.ends_with('…'));
+        assert_eq!(cut("short".into()), "short");
     }
 }
