@@ -87,6 +87,14 @@ pub async fn serve(
         .cloned()
         .ok_or("no default target")?;
     let targets: Vec<Arc<Target>> = gateway.targets().cloned().collect();
+    // Each target's entry exists from the start (NOT_SERVING until its
+    // first PING answers), so a Watch or Check right after start is told
+    // the status instead of NOT_FOUND.
+    for t in &targets {
+        reporter
+            .set_service_status(format!("{SERVICE_NAME}/{}", t.name), ServingStatus::NotServing)
+            .await;
+    }
     let ready = Arc::new(AtomicBool::new(false));
     let draining = Arc::new(AtomicBool::new(false));
     let redis_health = Arc::new(admin::RedisHealth::default());
