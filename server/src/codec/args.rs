@@ -115,15 +115,7 @@ fn value_to_json(
             let _ = serde_json::to_writer(&mut *out, &f64::from_bits(c.be(8)?));
         }
         Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32 => {
-            let n = match marker {
-                Marker::FixStr(n) => u64::from(n),
-                Marker::Str8 => c.be(1)?,
-                Marker::Str16 => c.be(2)?,
-                _ => c.be(4)?,
-            };
-            let body = c.take(to_usize(n))?;
-            let s =
-                std::str::from_utf8(body).map_err(|_| ArgError(format!("string at byte {at} is not valid UTF-8")))?;
+            let s = js_str(c, marker, at)?;
             let _ = serde_json::to_writer(&mut *out, s);
         }
         Marker::Bin8 | Marker::Bin16 | Marker::Bin32 => {
@@ -137,11 +129,7 @@ fn value_to_json(
             binary(body, out)?;
         }
         Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
-            let n = match marker {
-                Marker::FixArray(n) => u64::from(n),
-                Marker::Array16 => c.be(2)?,
-                _ => c.be(4)?,
-            };
+            let n = container_len(c, marker)?;
             out.push(b'[');
             for i in 0..n {
                 if i > 0 {
@@ -152,11 +140,7 @@ fn value_to_json(
             out.push(b']');
         }
         Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => {
-            let n = match marker {
-                Marker::FixMap(n) => u64::from(n),
-                Marker::Map16 => c.be(2)?,
-                _ => c.be(4)?,
-            };
+            let n = container_len(c, marker)?;
             out.push(b'{');
             for i in 0..n {
                 if i > 0 {
@@ -279,11 +263,7 @@ fn js_value(c: &mut Cursor<'_>, out: &mut Vec<u8>, depth: usize) -> Result<(), A
             return err(format!("binary data at byte {at} (JSON has no binary type)"));
         }
         Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
-            let n = match marker {
-                Marker::FixArray(n) => u64::from(n),
-                Marker::Array16 => c.be(2)?,
-                _ => c.be(4)?,
-            };
+            let n = container_len(c, marker)?;
             out.push(b'[');
             for i in 0..n {
                 if i > 0 {
@@ -294,11 +274,7 @@ fn js_value(c: &mut Cursor<'_>, out: &mut Vec<u8>, depth: usize) -> Result<(), A
             out.push(b']');
         }
         Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => {
-            let n = match marker {
-                Marker::FixMap(n) => u64::from(n),
-                Marker::Map16 => c.be(2)?,
-                _ => c.be(4)?,
-            };
+            let n = container_len(c, marker)?;
             js_object(c, n, out, depth)?;
         }
         _ => {
@@ -308,6 +284,15 @@ fn js_value(c: &mut Cursor<'_>, out: &mut Vec<u8>, depth: usize) -> Result<(), A
         }
     }
     Ok(())
+}
+
+/// The element count of an array or map whose marker was read.
+fn container_len(c: &mut Cursor<'_>, marker: Marker) -> Result<u64, ArgError> {
+    match marker {
+        Marker::FixArray(n) | Marker::FixMap(n) => Ok(u64::from(n)),
+        Marker::Array16 | Marker::Map16 => c.be(2),
+        _ => c.be(4),
+    }
 }
 
 /// The body of a string whose marker was read.
