@@ -271,16 +271,33 @@ impl Target {
 
     /// Sends single messages, in order; returns each one's raw reply.
     async fn pipeline_values(&self, parts: &[&Message]) -> Result<Vec<Value>, Error> {
+        let commands: Vec<(Route<'_>, redis::Cmd)> = parts
+            .iter()
+            .map(|part| {
+                let route = match part {
+                    Message::Publish { .. } => Route::PublishNode,
+                    keyed => Route::Key(keyed.channel()),
+                };
+                (route, command(part))
+            })
+            .collect();
+        self.pipeline(commands).await
+    }
+
+    /// Runs commands in one pipeline (on a Redis Cluster, one per
+    /// destination, concurrently), bounded by the Redis timeout; returns
+    /// each command's reply in order.
+    pub(crate) async fn pipeline(&self, commands: Vec<(Route<'_>, redis::Cmd)>) -> Result<Vec<Value>, Error> {
         match &self.backend {
             Backend::Standalone(pool) => {
-                let mut pipe = redis::Pipeline::with_capacity(parts.len());
-                for part in parts {
-                    pipe.add_command(command(part));
+                let mut pipe = redis::Pipeline::with_capacity(commands.len());
+                for (_, cmd) in commands {
+                    pipe.add_command(cmd);
                 }
                 self.pooled(pool, async |conn| pipe.query_async(conn).await).await
             }
             Backend::Cluster(c) => {
-                self.bounded(async { per_slot_pipelines(c, parts).await.map_err(|e| self.unavailable(e)) })
+                self.bounded(async { per_route_pipelines(c, commands).await.map_err(|e| self.unavailable(e)) })
                     .await
             }
         }
@@ -392,48 +409,57 @@ impl StandaloneBackend {
 }
 
 /// Where a message goes in a Redis Cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum ClusterRoute {
+/// Where a command goes on a Redis Cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route<'a> {
     /// PUBLISH: the publish node ([`crate::cluster::PUBLISH_SLOT`]'s master),
     /// for every channel.
     PublishNode,
-    /// A keyed command (SPUBLISH, XADD): the master of its key's slot.
+    /// A keyed command (SPUBLISH, XADD, idempotency records): the master of
+    /// this key's slot.
+    Key(&'a [u8]),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ClusterRoute {
+    PublishNode,
     Slot(Slot),
 }
 
-/// Sends `parts` to a Redis Cluster as one pipeline per destination (see
-/// [`ClusterRoute`]), all concurrently, and returns the replies in `parts`
-/// order. A pipeline keeps its messages' order.
-async fn per_slot_pipelines(backend: &ClusterBackend, parts: &[&Message]) -> Result<Vec<Value>, String> {
+/// Sends `commands` to a Redis Cluster as one pipeline per destination (see
+/// [`Route`]), all concurrently, and returns the replies in order. A
+/// pipeline keeps its commands' order.
+async fn per_route_pipelines(
+    backend: &ClusterBackend,
+    commands: Vec<(Route<'_>, redis::Cmd)>,
+) -> Result<Vec<Value>, String> {
+    let total = commands.len();
     let mut group_of: HashMap<ClusterRoute, usize> = HashMap::new();
-    let mut groups: Vec<(ClusterRoute, Vec<usize>)> = Vec::new();
-    for (i, part) in parts.iter().enumerate() {
-        let route = match part {
-            Message::Publish { .. } => ClusterRoute::PublishNode,
-            keyed => ClusterRoute::Slot(Slot::for_key(keyed.channel())),
+    let mut groups: Vec<(ClusterRoute, Vec<usize>, redis::Pipeline)> = Vec::new();
+    for (i, (route, cmd)) in commands.into_iter().enumerate() {
+        let route = match route {
+            Route::PublishNode => ClusterRoute::PublishNode,
+            Route::Key(key) => ClusterRoute::Slot(Slot::for_key(key)),
         };
         let g = *group_of.entry(route).or_insert_with(|| {
-            groups.push((route, Vec::new()));
+            groups.push((route, Vec::new(), redis::Pipeline::new()));
             groups.len() - 1
         });
         groups[g].1.push(i);
+        groups[g].2.add_command(cmd);
     }
-    let keyed = groups.iter().any(|(route, _)| matches!(route, ClusterRoute::Slot(_)));
+    let keyed = groups.iter().any(|(route, ..)| matches!(route, ClusterRoute::Slot(_)));
     let conn = if keyed {
         Some(backend.connection().await.map_err(|e| e.to_string())?)
     } else {
         None
     };
-    let sends = groups.iter().map(|(route, indices)| {
-        let mut pipe = redis::Pipeline::with_capacity(indices.len());
-        for &i in indices {
-            pipe.add_command(command(parts[i]));
-        }
+    let sends = groups.iter().map(|(route, _, pipe)| {
         let conn = conn.clone();
         let route = *route;
         async move {
             match (route, conn) {
-                (ClusterRoute::PublishNode, _) => backend.topology.publish(&pipe).await.map_err(|e| e.to_string()),
+                (ClusterRoute::PublishNode, _) => backend.topology.publish(pipe).await.map_err(|e| e.to_string()),
                 (ClusterRoute::Slot(_), Some(mut conn)) => pipe
                     .query_async::<Vec<Value>>(&mut conn)
                     .await
@@ -443,8 +469,8 @@ async fn per_slot_pipelines(backend: &ClusterBackend, parts: &[&Message]) -> Res
         }
     });
     let results = futures_util::future::join_all(sends).await;
-    let mut values = vec![Value::Nil; parts.len()];
-    for ((_, indices), result) in groups.iter().zip(results) {
+    let mut values = vec![Value::Nil; total];
+    for ((_, indices, _), result) in groups.iter().zip(results) {
         for (&i, value) in indices.iter().zip(result?) {
             values[i] = value;
         }

@@ -194,6 +194,11 @@ impl Message {
         }
     }
 
+    /// The size of the largest payload among its parts.
+    pub fn largest_payload(&self) -> usize {
+        self.parts().iter().map(|p| p.payload().len()).max().unwrap_or(0)
+    }
+
     /// The single messages this one is made of, in sending order (itself
     /// unless it is a [`Message::Sequence`]).
     pub fn parts(&self) -> &[Message] {
