@@ -27,7 +27,6 @@ use crate::{
     error::{Error, Violation, Violations},
     gateway::{Admission, Gateway},
     idempotency::{self, Key, Reservation},
-    metrics,
     plan::{self, Operation, Plan},
     target::{Reply, Target},
     validate::Prefix,
@@ -356,27 +355,22 @@ fn reject_if_any_invalid(items: &[Item<'_>], max_violations: usize) -> Result<()
 /// Records a Redis round trip: latency, errors, and per message the
 /// published event and its receivers.
 fn observe_send(target: &Target, started: Instant, result: Result<&[Reply], &Error>) {
-    let m = metrics::global();
-    let labels = metrics::target_labels(&target.name, target.dialect.name());
-    m.redis_latency
-        .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
+    let m = &target.metrics;
+    m.redis_latency.observe(started.elapsed().as_secs_f64());
     match result {
         Ok(replies) => {
-            m.events_published.get_or_create(&labels).inc_by(replies.len() as u64);
-            let hist = m.publish_receivers.get_or_create(&labels);
+            m.events_published.inc_by(replies.len() as u64);
             for r in replies {
                 #[allow(clippy::cast_precision_loss)]
-                hist.observe(r.receivers as f64);
+                m.publish_receivers.observe(r.receivers as f64);
             }
         }
         Err(_) => {
-            m.redis_errors.get_or_create(&labels).inc();
+            m.redis_errors.inc();
         }
     }
 }
 
 fn count_duplicate(target: &Target) {
-    let labels = metrics::target_labels(&target.name, target.dialect.name());
-    metrics::global().idempotent_duplicates.get_or_create(&labels).inc();
+    target.metrics.idempotent_duplicates.inc();
 }

@@ -50,6 +50,8 @@ pub struct Target {
     pub name: String,
     /// The wire format its servers read.
     pub dialect: Box<dyn Dialect>,
+    /// Its metrics.
+    pub metrics: crate::metrics::TargetMetrics,
     backend: Backend,
     timeout: Duration,
 }
@@ -192,9 +194,11 @@ impl Target {
                 .map_err(|e| e.to_string())?;
             Backend::Standalone(Box::new(StandaloneBackend::new(pool, config.redis_pool_size)))
         };
+        let dialect = cfg.dialect.codec(cfg);
         Ok(Self {
+            metrics: crate::metrics::TargetMetrics::new(&cfg.name, dialect.name()),
             name: cfg.name.clone(),
-            dialect: cfg.dialect.codec(cfg),
+            dialect,
             backend,
             timeout: config.redis_timeout,
         })
