@@ -16,6 +16,7 @@ pub mod sharded;
 pub mod socketio;
 pub mod streams;
 pub mod v2;
+pub mod write;
 
 use std::fmt;
 

@@ -28,7 +28,9 @@ use std::{fmt::Write as _, sync::OnceLock};
 
 use serde::Deserialize;
 
-use super::{CodecError, Dialect, EncodedArgs, Event, MAX_MESSAGES, Message, Selector, args::msgpack_to_json_list};
+use super::{
+    CodecError, Dialect, EncodedArgs, Event, MAX_MESSAGES, Message, Selector, args::msgpack_to_json_list, write,
+};
 
 /// python-socketio's default channel (`RedisManager(channel='socketio')`).
 pub const DEFAULT_CHANNEL: &str = "socketio";
@@ -102,11 +104,11 @@ impl PythonSocketIo {
     fn room_op(&self, method: &str, sid: &str, room: &str, nsp: &str) -> Message {
         let mut out = Vec::with_capacity(96 + sid.len() + room.len() + nsp.len());
         out.extend_from_slice(b"{\"method\":");
-        write_json_str(&mut out, method);
+        write::json_str(&mut out, method);
         out.extend_from_slice(b",\"sid\":");
-        write_json_str(&mut out, sid);
+        write::json_str(&mut out, sid);
         out.extend_from_slice(b",\"room\":");
-        write_json_str(&mut out, room);
+        write::json_str(&mut out, room);
         finish(&mut out, nsp);
         self.publish(&out)
     }
@@ -114,7 +116,7 @@ impl PythonSocketIo {
     fn close_room(&self, room: &str, nsp: &str) -> Message {
         let mut out = Vec::with_capacity(80 + room.len() + nsp.len());
         out.extend_from_slice(b"{\"method\":\"close_room\",\"room\":");
-        write_json_str(&mut out, room);
+        write::json_str(&mut out, room);
         finish(&mut out, nsp);
         self.publish(&out)
     }
@@ -122,7 +124,7 @@ impl PythonSocketIo {
     fn disconnect(&self, sid: &str, nsp: &str) -> Message {
         let mut out = Vec::with_capacity(80 + sid.len() + nsp.len());
         out.extend_from_slice(b"{\"method\":\"disconnect\",\"sid\":");
-        write_json_str(&mut out, sid);
+        write::json_str(&mut out, sid);
         finish(&mut out, nsp);
         self.publish(&out)
     }
@@ -227,24 +229,19 @@ impl std::fmt::Write for Bytes<'_> {
     }
 }
 
-fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    // Serializing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
-}
-
 /// `null`, one JSON string, or a list of them: how python-socketio's
 /// `room` and `skip_sid` hold one name or several.
 fn write_one_or_list(out: &mut Vec<u8>, items: &[String]) {
     match items {
         [] => out.extend_from_slice(b"null"),
-        [one] => write_json_str(out, one),
+        [one] => write::json_str(out, one),
         many => {
             out.push(b'[');
             for (i, s) in many.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_json_str(out, s);
+                write::json_str(out, s);
             }
             out.push(b']');
         }
@@ -254,9 +251,9 @@ fn write_one_or_list(out: &mut Vec<u8>, items: &[String]) {
 /// Ends a message: `,"namespace":N,"host_id":H}`.
 fn finish(out: &mut Vec<u8>, nsp: &str) {
     out.extend_from_slice(b",\"namespace\":");
-    write_json_str(out, nsp);
+    write::json_str(out, nsp);
     out.extend_from_slice(b",\"host_id\":");
-    write_json_str(out, host_id());
+    write::json_str(out, host_id());
     out.push(b'}');
 }
 
@@ -393,7 +390,7 @@ impl Dialect for PythonSocketIo {
         let (data, binary) = self.data(e.args)?;
         let mut out = Vec::with_capacity(160 + e.event.len() + data.len() + e.nsp.len());
         out.extend_from_slice(b"{\"method\":\"emit\",\"event\":");
-        write_json_str(&mut out, e.event);
+        write::json_str(&mut out, e.event);
         out.extend_from_slice(b",\"data\":");
         out.extend_from_slice(&data);
         out.extend_from_slice(if binary {
@@ -401,13 +398,13 @@ impl Dialect for PythonSocketIo {
         } else {
             b",\"binary\":false,\"namespace\":"
         });
-        write_json_str(&mut out, e.nsp);
+        write::json_str(&mut out, e.nsp);
         out.extend_from_slice(b",\"room\":");
         write_one_or_list(&mut out, e.rooms);
         out.extend_from_slice(b",\"skip_sid\":");
         write_one_or_list(&mut out, e.except);
         out.extend_from_slice(b",\"callback\":null,\"host_id\":");
-        write_json_str(&mut out, host_id());
+        write::json_str(&mut out, host_id());
         out.push(b'}');
         Ok(self.publish(&out))
     }

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use super::{
     CodecError, Dialect, EMITTER_UID, EncodedArgs, Event, Message, Selector,
     cluster_adapter::{self as ca, Format, OptsOrder, message_type},
+    write,
 };
 
 /// The servers' `subscriptionMode`, as far as the publisher must know it.
@@ -95,9 +96,9 @@ impl Sharded {
         match format {
             Format::Json => {
                 payload.extend_from_slice(br#"{"uid":"#);
-                ca::json_string(&mut payload, EMITTER_UID);
+                write::json_str(&mut payload, EMITTER_UID);
                 payload.extend_from_slice(br#","nsp":"#);
-                ca::json_string(&mut payload, nsp);
+                write::json_str(&mut payload, nsp);
                 payload.extend_from_slice(br#","type":"#);
                 payload.extend_from_slice(kind.to_string().as_bytes());
                 payload.extend_from_slice(br#","data":"#);
@@ -105,15 +106,15 @@ impl Sharded {
                 payload.push(b'}');
             }
             Format::Msgpack => {
-                ca::mp_map(&mut payload, 4);
-                ca::mp_string(&mut payload, "uid");
-                ca::mp_string(&mut payload, EMITTER_UID);
-                ca::mp_string(&mut payload, "nsp");
-                ca::mp_string(&mut payload, nsp);
-                ca::mp_string(&mut payload, "type");
+                write::mp_map(&mut payload, 4);
+                write::mp_str(&mut payload, "uid");
+                write::mp_str(&mut payload, EMITTER_UID);
+                write::mp_str(&mut payload, "nsp");
+                write::mp_str(&mut payload, nsp);
+                write::mp_str(&mut payload, "type");
                 // Message types are positive fixints.
                 payload.push(kind);
-                ca::mp_string(&mut payload, "data");
+                write::mp_str(&mut payload, "data");
                 payload.extend_from_slice(data);
             }
         }

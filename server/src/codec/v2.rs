@@ -29,6 +29,7 @@ use super::{
     CodecError, Dialect, EncodedArgs, Event, MAX_MESSAGES, Message, Selector,
     args::{ArgError, msgpack_to_json_list},
     socketio::{SocketIo, encode_event_with_type},
+    write,
 };
 
 /// socket.io-parser 3 packet types.
@@ -100,7 +101,7 @@ impl SocketIoV2 {
         out.extend_from_slice(b"\",\"type\":");
         out.extend_from_slice(kind.to_string().as_bytes());
         out.extend_from_slice(b",\"sid\":");
-        write_json_str(&mut out, sid);
+        write::json_str(&mut out, sid);
         out.push(b',');
         out.extend_from_slice(tail);
         out.push(b'}');
@@ -113,17 +114,12 @@ impl SocketIoV2 {
             .flat_map(|sid| rooms.iter().map(move |room| (sid, room)))
             .map(|(sid, room)| {
                 let mut tail = b"\"room\":".to_vec();
-                write_json_str(&mut tail, room);
+                write::json_str(&mut tail, room);
                 self.socket_request(nsp, kind, sid, &tail)
             })
             .collect();
         Message::sequence(parts)
     }
-}
-
-fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    // Serializing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 fn invalid(field: &str, description: impl Into<String>) -> CodecError {
@@ -259,7 +255,7 @@ impl Dialect for SocketIoV2 {
         out.extend_from_slice(b"\",\"type\":");
         out.extend_from_slice(request_type::CUSTOM_REQUEST.to_string().as_bytes());
         out.extend_from_slice(b",\"data\":[");
-        write_json_str(&mut out, event);
+        write::json_str(&mut out, event);
         let mut refuse = |_: &[u8], _: &mut Vec<u8>| {
             Err(ArgError(
                 "binary values cannot be sent to servers: socket.io-redis 5's requests are JSON".into(),
