@@ -34,7 +34,7 @@ use redis::{
 
 use crate::{
     cluster::Topology,
-    codec::{Dialect, Message},
+    codec::{Command, Dialect, Message},
     config::{Config, TargetConfig},
     error::Error,
 };
@@ -274,12 +274,12 @@ impl Target {
     }
 
     /// Sends single messages, in order; returns each one's raw reply.
-    async fn pipeline_values(&self, parts: &[&Message]) -> Result<Vec<Value>, Error> {
+    async fn pipeline_values(&self, parts: &[&Command]) -> Result<Vec<Value>, Error> {
         let commands: Vec<(Route<'_>, redis::Cmd)> = parts
             .iter()
             .map(|part| {
                 let route = match part {
-                    Message::Publish { .. } => Route::PublishNode,
+                    Command::Publish { .. } => Route::PublishNode,
                     keyed => Route::Key(keyed.channel()),
                 };
                 (route, command(part))
@@ -307,7 +307,7 @@ impl Target {
         }
     }
 
-    /// Sends one message (the parts of a [`Message::Sequence`] in one
+    /// Sends one message (its commands in one
     /// pipeline, their receivers summed).
     pub async fn send(&self, message: &Message) -> Result<Reply, Error> {
         let replies = self.send_all(&[message]).await?;
@@ -315,11 +315,11 @@ impl Target {
     }
 
     /// Sends messages in one pipeline (one per slot on a Redis Cluster), in
-    /// order; returns each one's reply (for a [`Message::Sequence`], the sum
+    /// order; returns each one's reply (for a message of several commands, the sum
     /// over its parts).
     pub async fn send_all(&self, messages: &[&Message]) -> Result<Vec<Reply>, Error> {
-        let part_counts: Vec<usize> = messages.iter().map(|m| m.parts().len()).collect();
-        let parts: Vec<&Message> = messages.iter().flat_map(|m| m.parts()).collect();
+        let part_counts: Vec<usize> = messages.iter().map(|m| m.commands().len()).collect();
+        let parts: Vec<&Command> = messages.iter().flat_map(|m| m.commands()).collect();
         if parts.is_empty() {
             return Ok(vec![Reply::default(); messages.len()]);
         }
@@ -482,22 +482,20 @@ async fn per_route_pipelines(
     Ok(values)
 }
 
-/// The Redis command for a single message (raw bytes, never re-encoded).
-/// A [`Message::Sequence`] is sent as its parts ([`Message::parts`]); asked
-/// for one command, it gives its first part's.
-fn command(message: &Message) -> redis::Cmd {
+/// The Redis command of a message's command (raw bytes, never re-encoded).
+fn command(message: &Command) -> redis::Cmd {
     match message {
-        Message::Publish { channel, payload } => {
+        Command::Publish { channel, payload } => {
             let mut cmd = redis::cmd("PUBLISH");
             cmd.arg(channel).arg(payload);
             cmd
         }
-        Message::SPublish { channel, payload } => {
+        Command::SPublish { channel, payload } => {
             let mut cmd = redis::cmd("SPUBLISH");
             cmd.arg(channel).arg(payload);
             cmd
         }
-        Message::XAdd {
+        Command::XAdd {
             stream,
             maxlen,
             nsp,
@@ -520,7 +518,6 @@ fn command(message: &Message) -> redis::Cmd {
                 .arg(data);
             cmd
         }
-        Message::Sequence(parts) => parts.first().map_or_else(|| redis::cmd("PING"), command),
     }
 }
 
@@ -530,7 +527,7 @@ mod tests {
 
     #[test]
     fn xadd_has_the_streams_emitters_layout() {
-        let m = Message::XAdd {
+        let m = Command::XAdd {
             stream: b"socket.io".to_vec(),
             maxlen: 10_000,
             nsp: "/".into(),

@@ -29,7 +29,8 @@ use std::{fmt::Write as _, sync::OnceLock};
 use serde::Deserialize;
 
 use super::{
-    CodecError, Dialect, EncodedArgs, Event, MAX_MESSAGES, Message, Selector, args::msgpack_to_json_list, write,
+    CodecError, Command, Dialect, EncodedArgs, Event, MAX_MESSAGES, Message, Selector, args::msgpack_to_json_list,
+    write,
 };
 
 /// python-socketio's default channel (`RedisManager(channel='socketio')`).
@@ -93,15 +94,15 @@ impl PythonSocketIo {
         }
     }
 
-    fn publish(&self, compact_json: &[u8]) -> Message {
-        Message::Publish {
+    fn publish(&self, compact_json: &[u8]) -> Command {
+        Command::Publish {
             channel: self.channel.clone(),
             payload: python_style(compact_json),
         }
     }
 
     /// `{"method": M, "sid": S, "room": R, "namespace": N, "host_id": H}`.
-    fn room_op(&self, method: &str, sid: &str, room: &str, nsp: &str) -> Message {
+    fn room_op(&self, method: &str, sid: &str, room: &str, nsp: &str) -> Command {
         let mut out = Vec::with_capacity(96 + sid.len() + room.len() + nsp.len());
         out.extend_from_slice(b"{\"method\":");
         write::json_str(&mut out, method);
@@ -113,7 +114,7 @@ impl PythonSocketIo {
         self.publish(&out)
     }
 
-    fn close_room(&self, room: &str, nsp: &str) -> Message {
+    fn close_room(&self, room: &str, nsp: &str) -> Command {
         let mut out = Vec::with_capacity(80 + room.len() + nsp.len());
         out.extend_from_slice(b"{\"method\":\"close_room\",\"room\":");
         write::json_str(&mut out, room);
@@ -121,7 +122,7 @@ impl PythonSocketIo {
         self.publish(&out)
     }
 
-    fn disconnect(&self, sid: &str, nsp: &str) -> Message {
+    fn disconnect(&self, sid: &str, nsp: &str) -> Command {
         let mut out = Vec::with_capacity(80 + sid.len() + nsp.len());
         out.extend_from_slice(b"{\"method\":\"disconnect\",\"sid\":");
         write::json_str(&mut out, sid);
@@ -406,19 +407,19 @@ impl Dialect for PythonSocketIo {
         out.extend_from_slice(b",\"callback\":null,\"host_id\":");
         write::json_str(&mut out, host_id());
         out.push(b'}');
-        Ok(self.publish(&out))
+        Ok(self.publish(&out).into())
     }
 
     /// One `enter_room` per socket id and room.
     fn sockets_join(&self, nsp: &str, selector: Selector<'_>, rooms: &[String]) -> Result<Message, CodecError> {
         let sids = socket_ids(&selector, "enter_room")?;
         check_count("join_rooms", sids.len(), rooms.len())?;
-        let parts = sids
+        let parts: Vec<Command> = sids
             .iter()
             .flat_map(|sid| rooms.iter().map(move |room| (sid, room)))
             .map(|(sid, room)| self.room_op("enter_room", sid, room, nsp))
             .collect();
-        Ok(Message::sequence(parts))
+        Ok(parts.into_iter().collect::<Message>())
     }
 
     /// `close_room` for each room when every socket in those rooms is
@@ -430,18 +431,16 @@ impl Dialect for PythonSocketIo {
                 .iter()
                 .all(|r| selector.rooms.is_empty() || selector.rooms.contains(r));
         if everyone_in_them {
-            return Ok(Message::sequence(
-                rooms.iter().map(|r| self.close_room(r, nsp)).collect(),
-            ));
+            return Ok(rooms.iter().map(|r| self.close_room(r, nsp)).collect());
         }
         let sids = socket_ids(&selector, "leave_room")?;
         check_count("leave_rooms", sids.len(), rooms.len())?;
-        let parts = sids
+        let parts: Vec<Command> = sids
             .iter()
             .flat_map(|sid| rooms.iter().map(move |room| (sid, room)))
             .map(|(sid, room)| self.room_op("leave_room", sid, room, nsp))
             .collect();
-        Ok(Message::sequence(parts))
+        Ok(parts.into_iter().collect::<Message>())
     }
 
     /// One `disconnect` per socket id.
@@ -455,9 +454,7 @@ impl Dialect for PythonSocketIo {
             ));
         }
         check_count("rooms", sids.len(), 1)?;
-        Ok(Message::sequence(
-            sids.iter().map(|sid| self.disconnect(sid, nsp)).collect(),
-        ))
+        Ok(sids.iter().map(|sid| self.disconnect(sid, nsp)).collect())
     }
 
     fn server_side_emit(&self, _nsp: &str, _event: &str, _args: &EncodedArgs) -> Result<Message, CodecError> {

@@ -22,7 +22,7 @@
 use serde::Deserialize;
 
 use super::{
-    CodecError, Dialect, EMITTER_UID, EncodedArgs, Event, Message, Selector,
+    CodecError, Command, Dialect, EMITTER_UID, EncodedArgs, Event, Message, Selector,
     cluster_adapter::{self as ca, Format, OptsOrder, message_type},
     write,
 };
@@ -91,7 +91,7 @@ impl Sharded {
         ch
     }
 
-    fn message(&self, nsp: &str, channel: Vec<u8>, kind: u8, format: Format, data: &[u8]) -> Message {
+    fn message(&self, nsp: &str, channel: Vec<u8>, kind: u8, format: Format, data: &[u8]) -> Command {
         let mut payload = Vec::with_capacity(48 + nsp.len() + data.len());
         match format {
             Format::Json => {
@@ -118,7 +118,7 @@ impl Sharded {
                 payload.extend_from_slice(data);
             }
         }
-        Message::SPublish { channel, payload }
+        Command::SPublish { channel, payload }
     }
 }
 
@@ -132,43 +132,51 @@ impl Dialect for Sharded {
         let mut data = Vec::new();
         ca::broadcast_data(&mut data, format, OptsOrder::RoomsExceptFlags, e)?;
         let channel = self.event_channel(e.nsp, e.rooms);
-        Ok(self.message(e.nsp, channel, message_type::BROADCAST, format, &data))
+        Ok(self
+            .message(e.nsp, channel, message_type::BROADCAST, format, &data)
+            .into())
     }
 
     fn sockets_join(&self, nsp: &str, selector: Selector<'_>, rooms: &[String]) -> Result<Message, CodecError> {
         let mut data = Vec::new();
         ca::rooms_data(&mut data, selector, rooms);
-        Ok(self.message(
-            nsp,
-            self.main_channel(nsp),
-            message_type::SOCKETS_JOIN,
-            Format::Json,
-            &data,
-        ))
+        Ok(self
+            .message(
+                nsp,
+                self.main_channel(nsp),
+                message_type::SOCKETS_JOIN,
+                Format::Json,
+                &data,
+            )
+            .into())
     }
 
     fn sockets_leave(&self, nsp: &str, selector: Selector<'_>, rooms: &[String]) -> Result<Message, CodecError> {
         let mut data = Vec::new();
         ca::rooms_data(&mut data, selector, rooms);
-        Ok(self.message(
-            nsp,
-            self.main_channel(nsp),
-            message_type::SOCKETS_LEAVE,
-            Format::Json,
-            &data,
-        ))
+        Ok(self
+            .message(
+                nsp,
+                self.main_channel(nsp),
+                message_type::SOCKETS_LEAVE,
+                Format::Json,
+                &data,
+            )
+            .into())
     }
 
     fn disconnect_sockets(&self, nsp: &str, selector: Selector<'_>, close: bool) -> Result<Message, CodecError> {
         let mut data = Vec::new();
         ca::disconnect_data(&mut data, selector, close);
-        Ok(self.message(
-            nsp,
-            self.main_channel(nsp),
-            message_type::DISCONNECT_SOCKETS,
-            Format::Json,
-            &data,
-        ))
+        Ok(self
+            .message(
+                nsp,
+                self.main_channel(nsp),
+                message_type::DISCONNECT_SOCKETS,
+                Format::Json,
+                &data,
+            )
+            .into())
     }
 
     /// SERVER_SIDE_EMIT without `requestId`; binary arguments travel as
@@ -177,13 +185,15 @@ impl Dialect for Sharded {
         let format = Format::for_args(args);
         let mut data = Vec::new();
         ca::server_side_emit_data(&mut data, format, event, args)?;
-        Ok(self.message(
-            nsp,
-            self.main_channel(nsp),
-            message_type::SERVER_SIDE_EMIT,
-            format,
-            &data,
-        ))
+        Ok(self
+            .message(
+                nsp,
+                self.main_channel(nsp),
+                message_type::SERVER_SIDE_EMIT,
+                format,
+                &data,
+            )
+            .into())
     }
 }
 

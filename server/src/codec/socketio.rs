@@ -15,7 +15,7 @@
 use serde::Serialize;
 
 use super::{
-    CodecError, Dialect, EMITTER_UID, EncodedArgs, Event, Message, Parser, Selector,
+    CodecError, Command, Dialect, EMITTER_UID, EncodedArgs, Event, Message, Parser, Selector,
     args::{ArgError, msgpack_to_js_json_list, msgpack_to_json_list},
     write::{json_flags, json_str, json_str_array, mp_array, mp_flags, mp_str, mp_str_array},
 };
@@ -83,8 +83,8 @@ impl SocketIo {
         ch
     }
 
-    fn request(&self, nsp: &str, payload: Vec<u8>) -> Message {
-        Message::Publish {
+    fn request(&self, nsp: &str, payload: Vec<u8>) -> Command {
+        Command::Publish {
             channel: self.request_channel(nsp),
             payload,
         }
@@ -191,32 +191,36 @@ impl Dialect for SocketIo {
                 ),
             })?,
         }
-        Ok(Message::Publish {
+        Ok(Message::from(Command::Publish {
             channel: self.event_channel(e.nsp, e.rooms),
             payload,
-        })
+        }))
     }
 
     fn sockets_join(&self, nsp: &str, selector: Selector<'_>, rooms: &[String]) -> Result<Message, CodecError> {
-        Ok(self.request(
-            nsp,
-            to_json(&RoomsRequest {
-                kind: request_type::REMOTE_JOIN,
-                opts: selector,
-                rooms,
-            }),
-        ))
+        Ok(self
+            .request(
+                nsp,
+                to_json(&RoomsRequest {
+                    kind: request_type::REMOTE_JOIN,
+                    opts: selector,
+                    rooms,
+                }),
+            )
+            .into())
     }
 
     fn sockets_leave(&self, nsp: &str, selector: Selector<'_>, rooms: &[String]) -> Result<Message, CodecError> {
-        Ok(self.request(
-            nsp,
-            to_json(&RoomsRequest {
-                kind: request_type::REMOTE_LEAVE,
-                opts: selector,
-                rooms,
-            }),
-        ))
+        Ok(self
+            .request(
+                nsp,
+                to_json(&RoomsRequest {
+                    kind: request_type::REMOTE_LEAVE,
+                    opts: selector,
+                    rooms,
+                }),
+            )
+            .into())
     }
 
     fn disconnect_sockets(&self, nsp: &str, selector: Selector<'_>, close: bool) -> Result<Message, CodecError> {
@@ -225,7 +229,7 @@ impl Dialect for SocketIo {
             opts: selector,
             close,
         };
-        Ok(self.request(nsp, to_json(&req)))
+        Ok(self.request(nsp, to_json(&req)).into())
     }
 
     /// `{"uid":"emitter","type":6,"data":[event, ...args]}` as JSON: the
@@ -249,7 +253,7 @@ impl Dialect for SocketIo {
             description: e.0,
         })?;
         out.extend_from_slice(b"]}");
-        Ok(self.request(nsp, out))
+        Ok(self.request(nsp, out).into())
     }
 }
 
