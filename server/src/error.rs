@@ -265,7 +265,7 @@ pub fn truncate(mut s: String, max: usize) -> String {
 }
 
 /// Everything a call can fail with. Each variant maps to one gRPC code.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The request is invalid; its bad fields are listed (up to a cap).
     #[error("invalid request: {}", summary(.0))]

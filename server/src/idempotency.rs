@@ -10,7 +10,12 @@
 
 use std::time::Duration;
 
-use crate::{error::Error, target::Reply, target::Target};
+use redis::Value;
+
+use crate::{
+    error::Error,
+    target::{Reply, Route, Target},
+};
 
 /// Prefix of the Redis keys that hold idempotency records.
 pub const KEY_PREFIX: &str = "emitgate:idem";
@@ -26,7 +31,8 @@ const RESERVE: &str = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2
 /// What a reservation found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reservation {
-    /// The key is new: publish, then [`complete`] or [`release`].
+    /// The key is new (its Redis key): publish, then [`complete_all`] or
+    /// [`release_all`].
     Fresh(String),
     /// The key was used before: this is the first call's result.
     Duplicate(Reply),
@@ -43,33 +49,84 @@ pub fn redis_key(api_key: &str, target: &str, key: &str) -> String {
     )
 }
 
-/// Records `key` unless it exists. `key` is the caller's idempotency key,
-/// used in errors (the Redis key names the API key and stays internal).
-pub async fn reserve(target: &Target, key: &str, redis_key: String, window: Duration) -> Result<Reservation, Error> {
+/// One idempotency key of a call: the caller's key (used in errors) and
+/// the Redis key that records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    /// The caller's idempotency key.
+    pub key: String,
+    /// The Redis key ([`redis_key`]).
+    pub redis_key: String,
+}
+
+/// Records every key that does not exist yet, all in one pipelined round
+/// trip (one per slot on a Redis Cluster); returns what each one found, in
+/// order. The call fails as a whole only when Redis does not answer.
+pub async fn reserve_all(
+    target: &Target,
+    keys: &[Key],
+    window: Duration,
+) -> Result<Vec<Result<Reservation, Error>>, Error> {
     let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
-    let mut cmd = redis::cmd("EVAL");
-    cmd.arg(RESERVE).arg(1).arg(&redis_key).arg(PENDING).arg(window_ms);
-    let existing: Option<String> = target.query(&cmd).await?;
-    match existing {
-        None => Ok(Reservation::Fresh(redis_key)),
-        Some(v) if v == PENDING => Err(Error::IdempotencyInProgress(key.to_owned())),
-        Some(v) => Ok(Reservation::Duplicate(decode(&v))),
+    let commands = keys
+        .iter()
+        .map(|k| {
+            let mut cmd = redis::cmd("EVAL");
+            cmd.arg(RESERVE).arg(1).arg(&k.redis_key).arg(PENDING).arg(window_ms);
+            (Route::Key(k.redis_key.as_bytes()), cmd)
+        })
+        .collect();
+    let values = target.pipeline(commands).await?;
+    Ok(keys
+        .iter()
+        .zip(values)
+        .map(|(k, value)| match value {
+            Value::Nil | Value::Boolean(false) => Ok(Reservation::Fresh(k.redis_key.clone())),
+            Value::BulkString(v) if v == PENDING.as_bytes() => Err(Error::IdempotencyInProgress(k.key.clone())),
+            Value::BulkString(v) => Ok(Reservation::Duplicate(decode(&String::from_utf8_lossy(&v)))),
+            other => Err(Error::Unavailable {
+                target: target.name.clone(),
+                reason: format!("unexpected reply to an idempotency reservation: {other:?}"),
+            }),
+        })
+        .collect())
+}
+
+/// Stores each first call's result under its key, keeping the key's expiry,
+/// in one pipelined round trip.
+pub async fn complete_all(target: &Target, done: &[(&str, &Reply)]) {
+    if done.is_empty() {
+        return;
+    }
+    let commands = done
+        .iter()
+        .map(|(redis_key, reply)| {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(*redis_key).arg(encode(reply)).arg("XX").arg("KEEPTTL");
+            (Route::Key(redis_key.as_bytes()), cmd)
+        })
+        .collect();
+    if let Err(e) = target.pipeline(commands).await {
+        tracing::warn!(error = %e, "published, but could not store the idempotency results");
     }
 }
 
-/// Stores the first call's result under the key, keeping its expiry.
-pub async fn complete(target: &Target, redis_key: &str, reply: &Reply) -> Result<(), Error> {
-    let mut cmd = redis::cmd("SET");
-    cmd.arg(redis_key).arg(encode(reply)).arg("XX").arg("KEEPTTL");
-    target.query::<()>(&cmd).await
-}
-
-/// Forgets the key after a failed publish, so that a retry publishes.
-pub async fn release(target: &Target, redis_key: &str) {
-    let mut cmd = redis::cmd("DEL");
-    cmd.arg(redis_key);
-    if let Err(e) = target.query::<()>(&cmd).await {
-        tracing::warn!(error = %e, "could not release an idempotency key; it expires with its window");
+/// Forgets keys after a failed publish, so that a retry publishes, in one
+/// pipelined round trip.
+pub async fn release_all(target: &Target, redis_keys: &[&str]) {
+    if redis_keys.is_empty() {
+        return;
+    }
+    let commands = redis_keys
+        .iter()
+        .map(|k| {
+            let mut cmd = redis::cmd("DEL");
+            cmd.arg(*k);
+            (Route::Key(k.as_bytes()), cmd)
+        })
+        .collect();
+    if let Err(e) = target.pipeline(commands).await {
+        tracing::warn!(error = %e, "could not release idempotency keys; they expire with their window");
     }
 }
 

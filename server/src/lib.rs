@@ -16,10 +16,13 @@ pub mod cluster;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod gateway;
 pub mod grpc_codec;
 pub mod idempotency;
 pub mod message_limit;
 pub mod metrics;
+pub mod pipeline;
+pub mod plan;
 pub mod service;
 pub mod target;
 pub mod tls;
@@ -47,7 +50,7 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-pub use crate::{config::Config, error::Error, service::Gateway};
+pub use crate::{config::Config, error::Error, gateway::Gateway};
 use crate::{pb::emitter_service_server::EmitterServiceServer, target::Target};
 
 /// The health service name of the API (besides the server-wide `""`).

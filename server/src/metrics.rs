@@ -29,7 +29,7 @@ pub struct HandledLabels {
     /// The RPC name.
     pub grpc_method: &'static str,
     /// The gRPC code name, e.g. `OK`, `InvalidArgument`.
-    pub grpc_code: String,
+    pub grpc_code: &'static str,
 }
 
 /// Labels of per-target metrics.
@@ -188,6 +188,38 @@ impl Metrics {
 pub fn global() -> &'static Metrics {
     static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
     &METRICS
+}
+
+/// One target's metrics, looked up once when the target is built: the
+/// handles share their values with the registered families, so the hot path
+/// updates them without hashing labels or taking the family's lock.
+#[derive(Debug, Clone)]
+pub struct TargetMetrics {
+    /// Its series of [`Metrics::events_published`].
+    pub events_published: Counter,
+    /// Its series of [`Metrics::publish_receivers`].
+    pub publish_receivers: Histogram,
+    /// Its series of [`Metrics::redis_errors`].
+    pub redis_errors: Counter,
+    /// Its series of [`Metrics::redis_latency`].
+    pub redis_latency: Histogram,
+    /// Its series of [`Metrics::idempotent_duplicates`].
+    pub idempotent_duplicates: Counter,
+}
+
+impl TargetMetrics {
+    /// The series of target `target` (dialect `dialect`), created now.
+    pub fn new(target: &str, dialect: &'static str) -> Self {
+        let m = global();
+        let labels = target_labels(target, dialect);
+        Self {
+            events_published: m.events_published.get_or_create(&labels).clone(),
+            publish_receivers: m.publish_receivers.get_or_create(&labels).clone(),
+            redis_errors: m.redis_errors.get_or_create(&labels).clone(),
+            redis_latency: m.redis_latency.get_or_create(&labels).clone(),
+            idempotent_duplicates: m.idempotent_duplicates.get_or_create(&labels).clone(),
+        }
+    }
 }
 
 /// Per-target labels.

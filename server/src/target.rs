@@ -34,7 +34,7 @@ use redis::{
 
 use crate::{
     cluster::Topology,
-    codec::{Dialect, Message},
+    codec::{Command, Dialect, Message},
     config::{Config, TargetConfig},
     error::Error,
 };
@@ -50,6 +50,8 @@ pub struct Target {
     pub name: String,
     /// The wire format its servers read.
     pub dialect: Box<dyn Dialect>,
+    /// Its metrics.
+    pub metrics: crate::metrics::TargetMetrics,
     backend: Backend,
     timeout: Duration,
 }
@@ -192,9 +194,11 @@ impl Target {
                 .map_err(|e| e.to_string())?;
             Backend::Standalone(Box::new(StandaloneBackend::new(pool, config.redis_pool_size)))
         };
+        let dialect = cfg.dialect.codec(cfg);
         Ok(Self {
+            metrics: crate::metrics::TargetMetrics::new(&cfg.name, dialect.name()),
             name: cfg.name.clone(),
-            dialect: cfg.dialect.codec(cfg),
+            dialect,
             backend,
             timeout: config.redis_timeout,
         })
@@ -270,23 +274,40 @@ impl Target {
     }
 
     /// Sends single messages, in order; returns each one's raw reply.
-    async fn pipeline_values(&self, parts: &[&Message]) -> Result<Vec<Value>, Error> {
+    async fn pipeline_values(&self, parts: &[&Command]) -> Result<Vec<Value>, Error> {
+        let commands: Vec<(Route<'_>, redis::Cmd)> = parts
+            .iter()
+            .map(|part| {
+                let route = match part {
+                    Command::Publish { .. } => Route::PublishNode,
+                    keyed => Route::Key(keyed.channel()),
+                };
+                (route, command(part))
+            })
+            .collect();
+        self.pipeline(commands).await
+    }
+
+    /// Runs commands in one pipeline (on a Redis Cluster, one per
+    /// destination, concurrently), bounded by the Redis timeout; returns
+    /// each command's reply in order.
+    pub(crate) async fn pipeline(&self, commands: Vec<(Route<'_>, redis::Cmd)>) -> Result<Vec<Value>, Error> {
         match &self.backend {
             Backend::Standalone(pool) => {
-                let mut pipe = redis::Pipeline::with_capacity(parts.len());
-                for part in parts {
-                    pipe.add_command(command(part));
+                let mut pipe = redis::Pipeline::with_capacity(commands.len());
+                for (_, cmd) in commands {
+                    pipe.add_command(cmd);
                 }
                 self.pooled(pool, async |conn| pipe.query_async(conn).await).await
             }
             Backend::Cluster(c) => {
-                self.bounded(async { per_slot_pipelines(c, parts).await.map_err(|e| self.unavailable(e)) })
+                self.bounded(async { per_route_pipelines(c, commands).await.map_err(|e| self.unavailable(e)) })
                     .await
             }
         }
     }
 
-    /// Sends one message (the parts of a [`Message::Sequence`] in one
+    /// Sends one message (its commands in one
     /// pipeline, their receivers summed).
     pub async fn send(&self, message: &Message) -> Result<Reply, Error> {
         let replies = self.send_all(&[message]).await?;
@@ -294,11 +315,11 @@ impl Target {
     }
 
     /// Sends messages in one pipeline (one per slot on a Redis Cluster), in
-    /// order; returns each one's reply (for a [`Message::Sequence`], the sum
+    /// order; returns each one's reply (for a message of several commands, the sum
     /// over its parts).
     pub async fn send_all(&self, messages: &[&Message]) -> Result<Vec<Reply>, Error> {
-        let part_counts: Vec<usize> = messages.iter().map(|m| m.parts().len()).collect();
-        let parts: Vec<&Message> = messages.iter().flat_map(|m| m.parts()).collect();
+        let part_counts: Vec<usize> = messages.iter().map(|m| m.commands().len()).collect();
+        let parts: Vec<&Command> = messages.iter().flat_map(|m| m.commands()).collect();
         if parts.is_empty() {
             return Ok(vec![Reply::default(); messages.len()]);
         }
@@ -392,48 +413,57 @@ impl StandaloneBackend {
 }
 
 /// Where a message goes in a Redis Cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum ClusterRoute {
+/// Where a command goes on a Redis Cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route<'a> {
     /// PUBLISH: the publish node ([`crate::cluster::PUBLISH_SLOT`]'s master),
     /// for every channel.
     PublishNode,
-    /// A keyed command (SPUBLISH, XADD): the master of its key's slot.
+    /// A keyed command (SPUBLISH, XADD, idempotency records): the master of
+    /// this key's slot.
+    Key(&'a [u8]),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ClusterRoute {
+    PublishNode,
     Slot(Slot),
 }
 
-/// Sends `parts` to a Redis Cluster as one pipeline per destination (see
-/// [`ClusterRoute`]), all concurrently, and returns the replies in `parts`
-/// order. A pipeline keeps its messages' order.
-async fn per_slot_pipelines(backend: &ClusterBackend, parts: &[&Message]) -> Result<Vec<Value>, String> {
+/// Sends `commands` to a Redis Cluster as one pipeline per destination (see
+/// [`Route`]), all concurrently, and returns the replies in order. A
+/// pipeline keeps its commands' order.
+async fn per_route_pipelines(
+    backend: &ClusterBackend,
+    commands: Vec<(Route<'_>, redis::Cmd)>,
+) -> Result<Vec<Value>, String> {
+    let total = commands.len();
     let mut group_of: HashMap<ClusterRoute, usize> = HashMap::new();
-    let mut groups: Vec<(ClusterRoute, Vec<usize>)> = Vec::new();
-    for (i, part) in parts.iter().enumerate() {
-        let route = match part {
-            Message::Publish { .. } => ClusterRoute::PublishNode,
-            keyed => ClusterRoute::Slot(Slot::for_key(keyed.channel())),
+    let mut groups: Vec<(ClusterRoute, Vec<usize>, redis::Pipeline)> = Vec::new();
+    for (i, (route, cmd)) in commands.into_iter().enumerate() {
+        let route = match route {
+            Route::PublishNode => ClusterRoute::PublishNode,
+            Route::Key(key) => ClusterRoute::Slot(Slot::for_key(key)),
         };
         let g = *group_of.entry(route).or_insert_with(|| {
-            groups.push((route, Vec::new()));
+            groups.push((route, Vec::new(), redis::Pipeline::new()));
             groups.len() - 1
         });
         groups[g].1.push(i);
+        groups[g].2.add_command(cmd);
     }
-    let keyed = groups.iter().any(|(route, _)| matches!(route, ClusterRoute::Slot(_)));
+    let keyed = groups.iter().any(|(route, ..)| matches!(route, ClusterRoute::Slot(_)));
     let conn = if keyed {
         Some(backend.connection().await.map_err(|e| e.to_string())?)
     } else {
         None
     };
-    let sends = groups.iter().map(|(route, indices)| {
-        let mut pipe = redis::Pipeline::with_capacity(indices.len());
-        for &i in indices {
-            pipe.add_command(command(parts[i]));
-        }
+    let sends = groups.iter().map(|(route, _, pipe)| {
         let conn = conn.clone();
         let route = *route;
         async move {
             match (route, conn) {
-                (ClusterRoute::PublishNode, _) => backend.topology.publish(&pipe).await.map_err(|e| e.to_string()),
+                (ClusterRoute::PublishNode, _) => backend.topology.publish(pipe).await.map_err(|e| e.to_string()),
                 (ClusterRoute::Slot(_), Some(mut conn)) => pipe
                     .query_async::<Vec<Value>>(&mut conn)
                     .await
@@ -443,8 +473,8 @@ async fn per_slot_pipelines(backend: &ClusterBackend, parts: &[&Message]) -> Res
         }
     });
     let results = futures_util::future::join_all(sends).await;
-    let mut values = vec![Value::Nil; parts.len()];
-    for ((_, indices), result) in groups.iter().zip(results) {
+    let mut values = vec![Value::Nil; total];
+    for ((_, indices, _), result) in groups.iter().zip(results) {
         for (&i, value) in indices.iter().zip(result?) {
             values[i] = value;
         }
@@ -452,22 +482,20 @@ async fn per_slot_pipelines(backend: &ClusterBackend, parts: &[&Message]) -> Res
     Ok(values)
 }
 
-/// The Redis command for a single message (raw bytes, never re-encoded).
-/// A [`Message::Sequence`] is sent as its parts ([`Message::parts`]); asked
-/// for one command, it gives its first part's.
-fn command(message: &Message) -> redis::Cmd {
+/// The Redis command of a message's command (raw bytes, never re-encoded).
+fn command(message: &Command) -> redis::Cmd {
     match message {
-        Message::Publish { channel, payload } => {
+        Command::Publish { channel, payload } => {
             let mut cmd = redis::cmd("PUBLISH");
             cmd.arg(channel).arg(payload);
             cmd
         }
-        Message::SPublish { channel, payload } => {
+        Command::SPublish { channel, payload } => {
             let mut cmd = redis::cmd("SPUBLISH");
             cmd.arg(channel).arg(payload);
             cmd
         }
-        Message::XAdd {
+        Command::XAdd {
             stream,
             maxlen,
             nsp,
@@ -490,7 +518,6 @@ fn command(message: &Message) -> redis::Cmd {
                 .arg(data);
             cmd
         }
-        Message::Sequence(parts) => parts.first().map_or_else(|| redis::cmd("PING"), command),
     }
 }
 
@@ -500,7 +527,7 @@ mod tests {
 
     #[test]
     fn xadd_has_the_streams_emitters_layout() {
-        let m = Message::XAdd {
+        let m = Command::XAdd {
             stream: b"socket.io".to_vec(),
             maxlen: 10_000,
             nsp: "/".into(),

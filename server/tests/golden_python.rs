@@ -222,7 +222,7 @@ fn payloads(gw: &Gateway, req: &Req) -> Vec<String> {
     let encoded = gw.encode(op(req)).unwrap();
     encoded
         .message
-        .parts()
+        .commands()
         .iter()
         .map(|p| {
             assert_eq!(p.channel(), b"socketio");
@@ -295,7 +295,7 @@ fn socket_operations_name_one_socket_per_message() {
         .unwrap();
     let got: Vec<String> = encoded
         .message
-        .parts()
+        .commands()
         .iter()
         .map(|p| without_host_id(std::str::from_utf8(p.payload()).unwrap()))
         .collect();

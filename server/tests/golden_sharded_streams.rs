@@ -16,7 +16,7 @@
 use base64::Engine;
 use emitgate::{
     Config, Gateway,
-    codec::Message,
+    codec::{Command, Message},
     pb::{self, argument::Kind},
     service::Operation,
 };
@@ -99,8 +99,8 @@ fn encode(gw: &Gateway, op: Operation<'_>) -> Message {
 
 /// `(command, channel, payload)` of a pub/sub message.
 fn spublish(m: &Message) -> (&'static str, String, Vec<u8>) {
-    match m {
-        Message::SPublish { channel, payload } => {
+    match &m.commands()[0] {
+        Command::SPublish { channel, payload } => {
             ("SPUBLISH", String::from_utf8(channel.clone()).unwrap(), payload.clone())
         }
         other => panic!("expected SPUBLISH, got {other:?}"),
@@ -109,8 +109,8 @@ fn spublish(m: &Message) -> (&'static str, String, Vec<u8>) {
 
 /// `(stream, maxlen, nsp, type, data)` of a stream entry.
 fn xadd(m: &Message) -> (String, u64, String, u8, String) {
-    match m {
-        Message::XAdd {
+    match &m.commands()[0] {
+        Command::XAdd {
             stream,
             maxlen,
             nsp,

@@ -138,7 +138,7 @@ fn requests(gw: &Gateway, op: Operation<'_>) -> Vec<(String, String)> {
     let encoded = gw.encode(op).unwrap();
     encoded
         .message
-        .parts()
+        .commands()
         .iter()
         .map(|p| {
             (

@@ -224,7 +224,7 @@ pub(super) async fn status(State(admin): State<Admin>, headers: HeaderMap) -> Re
     let calls: Vec<Value> = crate::auth::RPCS
         .iter()
         .map(|&method| {
-            let codes: BTreeMap<String, u64> = GRPC_CODES
+            let codes: BTreeMap<&str, u64> = GRPC_CODES
                 .filter_map(|i| {
                     let labels = HandledLabels {
                         grpc_service: crate::SERVICE_NAME,

@@ -47,7 +47,7 @@ impl FailedCalls {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             method,
-            code: crate::service::code_name(error.code()),
+            code: crate::service::code_name(error.code()).to_owned(),
             message,
         };
         let mut calls = match self.calls.lock() {

@@ -8,7 +8,11 @@
 //! writes `data` for each operation, as JSON or as MessagePack: the readers
 //! parse JSON when the first byte is `{` and MessagePack otherwise.
 
-use super::{CodecError, EncodedArgs, Event, Flags, Selector, args::msgpack_to_json_list};
+use super::{
+    CodecError, EncodedArgs, Event, Flags, Selector,
+    args::msgpack_to_json_list,
+    write::{json_flags, json_str, json_str_array, mp_flags, mp_str, mp_str_array},
+};
 
 /// `ClusterAdapter` message types (`MessageType` in socket.io-adapter).
 pub mod message_type {
@@ -62,47 +66,6 @@ pub enum OptsOrder {
 // ---------------------------------------------------------------------------
 // Small writers.
 
-fn mp_str(out: &mut Vec<u8>, s: &str) {
-    // Writing into a Vec cannot fail.
-    let _ = rmp::encode::write_str(out, s);
-}
-
-fn mp_len(n: usize) -> u32 {
-    // Lengths are bounded by the validated limits, far below u32::MAX.
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-fn mp_str_array(out: &mut Vec<u8>, items: &[String]) {
-    let _ = rmp::encode::write_array_len(out, mp_len(items.len()));
-    for s in items {
-        mp_str(out, s);
-    }
-}
-
-fn json_str(out: &mut Vec<u8>, s: &str) {
-    // Serializing a string into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
-}
-
-fn json_str_array(out: &mut Vec<u8>, items: &[String]) {
-    let _ = serde_json::to_writer(&mut *out, items);
-}
-
-/// A MessagePack map header for `n` entries.
-pub(super) fn mp_map(out: &mut Vec<u8>, n: u32) {
-    let _ = rmp::encode::write_map_len(out, n);
-}
-
-/// A MessagePack string.
-pub(super) fn mp_string(out: &mut Vec<u8>, s: &str) {
-    mp_str(out, s);
-}
-
-/// A JSON string.
-pub(super) fn json_string(out: &mut Vec<u8>, s: &str) {
-    json_str(out, s);
-}
-
 /// Writes `[event, ...args]` in `format`. In JSON the arguments are
 /// transcoded from MessagePack; a value without a JSON form is reported
 /// with its index (it cannot occur when `format` came from
@@ -135,22 +98,10 @@ fn event_array(out: &mut Vec<u8>, format: Format, event: &str, args: &EncodedArg
 /// `volatile` key, even `false`, as volatile (no connection-state-recovery
 /// offset).
 fn opts(out: &mut Vec<u8>, format: Format, order: OptsOrder, rooms: &[String], except: &[String], flags: Flags) {
-    let flag_count = u8::from(flags.volatile) + u8::from(flags.compress.is_some());
     match format {
         Format::Msgpack => {
             out.push(0x83);
-            let flags_part = |out: &mut Vec<u8>| {
-                mp_str(out, "flags");
-                out.push(0x80 | flag_count);
-                if flags.volatile {
-                    mp_str(out, "volatile");
-                    out.push(0xc3);
-                }
-                if let Some(c) = flags.compress {
-                    mp_str(out, "compress");
-                    out.push(if c { 0xc3 } else { 0xc2 });
-                }
-            };
+            let flags_part = |out: &mut Vec<u8>| mp_flags(out, flags);
             mp_str(out, "rooms");
             mp_str_array(out, rooms);
             if order == OptsOrder::RoomsFlagsExcept {
@@ -163,23 +114,7 @@ fn opts(out: &mut Vec<u8>, format: Format, order: OptsOrder, rooms: &[String], e
             }
         }
         Format::Json => {
-            let flags_part = |out: &mut Vec<u8>| {
-                out.extend_from_slice(br#""flags":{"#);
-                if flags.volatile {
-                    out.extend_from_slice(br#""volatile":true"#);
-                }
-                if let Some(c) = flags.compress {
-                    if flags.volatile {
-                        out.push(b',');
-                    }
-                    out.extend_from_slice(if c {
-                        br#""compress":true"#
-                    } else {
-                        br#""compress":false"#
-                    });
-                }
-                out.push(b'}');
-            };
+            let flags_part = |out: &mut Vec<u8>| json_flags(out, flags);
             out.extend_from_slice(br#"{"rooms":"#);
             json_str_array(out, rooms);
             out.push(b',');

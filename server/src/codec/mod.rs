@@ -16,6 +16,7 @@ pub mod sharded;
 pub mod socketio;
 pub mod streams;
 pub mod v2;
+pub mod write;
 
 use std::fmt;
 
@@ -118,9 +119,9 @@ pub struct Selector<'a> {
     pub except: &'a [String],
 }
 
-/// What to send to Redis for one operation.
+/// One Redis command of a [`Message`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Message {
+pub enum Command {
     /// `PUBLISH channel payload`; the reply counts receivers.
     Publish {
         /// The channel.
@@ -150,57 +151,70 @@ pub enum Message {
         /// The `data` field.
         data: Vec<u8>,
     },
-    /// Several messages for one operation, for server stacks whose remote
-    /// operations address one socket (or one room) per message. They are
-    /// sent in order in one pipeline; the reply sums their receivers. Built
-    /// with [`Message::sequence`], which flattens nested sequences.
-    Sequence(Vec<Message>),
+}
+
+impl Command {
+    /// The channel (or stream key) the command writes to.
+    pub fn channel(&self) -> &[u8] {
+        match self {
+            Command::Publish { channel, .. } | Command::SPublish { channel, .. } => channel,
+            Command::XAdd { stream, .. } => stream,
+        }
+    }
+
+    /// The payload bytes.
+    pub fn payload(&self) -> &[u8] {
+        match self {
+            Command::Publish { payload, .. } | Command::SPublish { payload, .. } => payload,
+            Command::XAdd { data, .. } => data,
+        }
+    }
+}
+
+/// What to send to Redis for one operation: its commands, in order. Most
+/// operations are one command; server stacks whose remote operations
+/// address one socket (or one room) per message need several. They are
+/// sent in order in one pipeline, and the reply sums their receivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    commands: smallvec::SmallVec<[Command; 1]>,
+}
+
+impl From<Command> for Message {
+    fn from(command: Command) -> Self {
+        Self {
+            commands: smallvec::smallvec![command],
+        }
+    }
+}
+
+impl FromIterator<Command> for Message {
+    fn from_iter<I: IntoIterator<Item = Command>>(commands: I) -> Self {
+        Self {
+            commands: commands.into_iter().collect(),
+        }
+    }
 }
 
 impl Message {
-    /// The channel (or stream key) the message goes to; of the first part
-    /// for a [`Message::Sequence`].
+    /// The commands, in sending order.
+    pub fn commands(&self) -> &[Command] {
+        &self.commands
+    }
+
+    /// The channel (or stream key) of the first command.
     pub fn channel(&self) -> &[u8] {
-        match self {
-            Message::Publish { channel, .. } | Message::SPublish { channel, .. } => channel,
-            Message::XAdd { stream, .. } => stream,
-            Message::Sequence(parts) => parts.first().map_or(&[], Message::channel),
-        }
+        self.commands.first().map_or(&[], Command::channel)
     }
 
-    /// The payload bytes; of the first part for a [`Message::Sequence`].
+    /// The payload of the first command.
     pub fn payload(&self) -> &[u8] {
-        match self {
-            Message::Publish { payload, .. } | Message::SPublish { payload, .. } => payload,
-            Message::XAdd { data, .. } => data,
-            Message::Sequence(parts) => parts.first().map_or(&[], Message::payload),
-        }
+        self.commands.first().map_or(&[], Command::payload)
     }
 
-    /// One message from `parts`: the part itself when there is exactly one,
-    /// a [`Message::Sequence`] otherwise (nested sequences are flattened).
-    pub fn sequence(parts: Vec<Message>) -> Message {
-        let mut flat = Vec::with_capacity(parts.len());
-        for p in parts {
-            match p {
-                Message::Sequence(inner) => flat.extend(inner),
-                single => flat.push(single),
-            }
-        }
-        if flat.len() == 1 {
-            flat.swap_remove(0)
-        } else {
-            Message::Sequence(flat)
-        }
-    }
-
-    /// The single messages this one is made of, in sending order (itself
-    /// unless it is a [`Message::Sequence`]).
-    pub fn parts(&self) -> &[Message] {
-        match self {
-            Message::Sequence(parts) => parts,
-            single => std::slice::from_ref(single),
-        }
+    /// The size of the largest payload among its commands.
+    pub fn largest_payload(&self) -> usize {
+        self.commands.iter().map(|c| c.payload().len()).max().unwrap_or(0)
     }
 }
 

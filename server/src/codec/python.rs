@@ -28,7 +28,10 @@ use std::{fmt::Write as _, sync::OnceLock};
 
 use serde::Deserialize;
 
-use super::{CodecError, Dialect, EncodedArgs, Event, MAX_MESSAGES, Message, Selector, args::msgpack_to_json_list};
+use super::{
+    CodecError, Command, Dialect, EncodedArgs, Event, MAX_MESSAGES, Message, Selector, args::msgpack_to_json_list,
+    write,
+};
 
 /// python-socketio's default channel (`RedisManager(channel='socketio')`).
 pub const DEFAULT_CHANNEL: &str = "socketio";
@@ -91,38 +94,38 @@ impl PythonSocketIo {
         }
     }
 
-    fn publish(&self, compact_json: &[u8]) -> Message {
-        Message::Publish {
+    fn publish(&self, compact_json: &[u8]) -> Command {
+        Command::Publish {
             channel: self.channel.clone(),
             payload: python_style(compact_json),
         }
     }
 
     /// `{"method": M, "sid": S, "room": R, "namespace": N, "host_id": H}`.
-    fn room_op(&self, method: &str, sid: &str, room: &str, nsp: &str) -> Message {
+    fn room_op(&self, method: &str, sid: &str, room: &str, nsp: &str) -> Command {
         let mut out = Vec::with_capacity(96 + sid.len() + room.len() + nsp.len());
         out.extend_from_slice(b"{\"method\":");
-        write_json_str(&mut out, method);
+        write::json_str(&mut out, method);
         out.extend_from_slice(b",\"sid\":");
-        write_json_str(&mut out, sid);
+        write::json_str(&mut out, sid);
         out.extend_from_slice(b",\"room\":");
-        write_json_str(&mut out, room);
+        write::json_str(&mut out, room);
         finish(&mut out, nsp);
         self.publish(&out)
     }
 
-    fn close_room(&self, room: &str, nsp: &str) -> Message {
+    fn close_room(&self, room: &str, nsp: &str) -> Command {
         let mut out = Vec::with_capacity(80 + room.len() + nsp.len());
         out.extend_from_slice(b"{\"method\":\"close_room\",\"room\":");
-        write_json_str(&mut out, room);
+        write::json_str(&mut out, room);
         finish(&mut out, nsp);
         self.publish(&out)
     }
 
-    fn disconnect(&self, sid: &str, nsp: &str) -> Message {
+    fn disconnect(&self, sid: &str, nsp: &str) -> Command {
         let mut out = Vec::with_capacity(80 + sid.len() + nsp.len());
         out.extend_from_slice(b"{\"method\":\"disconnect\",\"sid\":");
-        write_json_str(&mut out, sid);
+        write::json_str(&mut out, sid);
         finish(&mut out, nsp);
         self.publish(&out)
     }
@@ -227,24 +230,19 @@ impl std::fmt::Write for Bytes<'_> {
     }
 }
 
-fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    // Serializing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
-}
-
 /// `null`, one JSON string, or a list of them: how python-socketio's
 /// `room` and `skip_sid` hold one name or several.
 fn write_one_or_list(out: &mut Vec<u8>, items: &[String]) {
     match items {
         [] => out.extend_from_slice(b"null"),
-        [one] => write_json_str(out, one),
+        [one] => write::json_str(out, one),
         many => {
             out.push(b'[');
             for (i, s) in many.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_json_str(out, s);
+                write::json_str(out, s);
             }
             out.push(b']');
         }
@@ -254,9 +252,9 @@ fn write_one_or_list(out: &mut Vec<u8>, items: &[String]) {
 /// Ends a message: `,"namespace":N,"host_id":H}`.
 fn finish(out: &mut Vec<u8>, nsp: &str) {
     out.extend_from_slice(b",\"namespace\":");
-    write_json_str(out, nsp);
+    write::json_str(out, nsp);
     out.extend_from_slice(b",\"host_id\":");
-    write_json_str(out, host_id());
+    write::json_str(out, host_id());
     out.push(b'}');
 }
 
@@ -393,7 +391,7 @@ impl Dialect for PythonSocketIo {
         let (data, binary) = self.data(e.args)?;
         let mut out = Vec::with_capacity(160 + e.event.len() + data.len() + e.nsp.len());
         out.extend_from_slice(b"{\"method\":\"emit\",\"event\":");
-        write_json_str(&mut out, e.event);
+        write::json_str(&mut out, e.event);
         out.extend_from_slice(b",\"data\":");
         out.extend_from_slice(&data);
         out.extend_from_slice(if binary {
@@ -401,27 +399,27 @@ impl Dialect for PythonSocketIo {
         } else {
             b",\"binary\":false,\"namespace\":"
         });
-        write_json_str(&mut out, e.nsp);
+        write::json_str(&mut out, e.nsp);
         out.extend_from_slice(b",\"room\":");
         write_one_or_list(&mut out, e.rooms);
         out.extend_from_slice(b",\"skip_sid\":");
         write_one_or_list(&mut out, e.except);
         out.extend_from_slice(b",\"callback\":null,\"host_id\":");
-        write_json_str(&mut out, host_id());
+        write::json_str(&mut out, host_id());
         out.push(b'}');
-        Ok(self.publish(&out))
+        Ok(self.publish(&out).into())
     }
 
     /// One `enter_room` per socket id and room.
     fn sockets_join(&self, nsp: &str, selector: Selector<'_>, rooms: &[String]) -> Result<Message, CodecError> {
         let sids = socket_ids(&selector, "enter_room")?;
         check_count("join_rooms", sids.len(), rooms.len())?;
-        let parts = sids
+        let parts: Vec<Command> = sids
             .iter()
             .flat_map(|sid| rooms.iter().map(move |room| (sid, room)))
             .map(|(sid, room)| self.room_op("enter_room", sid, room, nsp))
             .collect();
-        Ok(Message::sequence(parts))
+        Ok(parts.into_iter().collect::<Message>())
     }
 
     /// `close_room` for each room when every socket in those rooms is
@@ -433,18 +431,16 @@ impl Dialect for PythonSocketIo {
                 .iter()
                 .all(|r| selector.rooms.is_empty() || selector.rooms.contains(r));
         if everyone_in_them {
-            return Ok(Message::sequence(
-                rooms.iter().map(|r| self.close_room(r, nsp)).collect(),
-            ));
+            return Ok(rooms.iter().map(|r| self.close_room(r, nsp)).collect());
         }
         let sids = socket_ids(&selector, "leave_room")?;
         check_count("leave_rooms", sids.len(), rooms.len())?;
-        let parts = sids
+        let parts: Vec<Command> = sids
             .iter()
             .flat_map(|sid| rooms.iter().map(move |room| (sid, room)))
             .map(|(sid, room)| self.room_op("leave_room", sid, room, nsp))
             .collect();
-        Ok(Message::sequence(parts))
+        Ok(parts.into_iter().collect::<Message>())
     }
 
     /// One `disconnect` per socket id.
@@ -458,9 +454,7 @@ impl Dialect for PythonSocketIo {
             ));
         }
         check_count("rooms", sids.len(), 1)?;
-        Ok(Message::sequence(
-            sids.iter().map(|sid| self.disconnect(sid, nsp)).collect(),
-        ))
+        Ok(sids.iter().map(|sid| self.disconnect(sid, nsp)).collect())
     }
 
     fn server_side_emit(&self, _nsp: &str, _event: &str, _args: &EncodedArgs) -> Result<Message, CodecError> {

@@ -22,8 +22,9 @@
 use serde::Deserialize;
 
 use super::{
-    CodecError, Dialect, EMITTER_UID, EncodedArgs, Event, Message, Selector,
+    CodecError, Command, Dialect, EMITTER_UID, EncodedArgs, Event, Message, Selector,
     cluster_adapter::{self as ca, Format, OptsOrder, message_type},
+    write,
 };
 
 /// The servers' `subscriptionMode`, as far as the publisher must know it.
@@ -90,14 +91,14 @@ impl Sharded {
         ch
     }
 
-    fn message(&self, nsp: &str, channel: Vec<u8>, kind: u8, format: Format, data: &[u8]) -> Message {
+    fn message(&self, nsp: &str, channel: Vec<u8>, kind: u8, format: Format, data: &[u8]) -> Command {
         let mut payload = Vec::with_capacity(48 + nsp.len() + data.len());
         match format {
             Format::Json => {
                 payload.extend_from_slice(br#"{"uid":"#);
-                ca::json_string(&mut payload, EMITTER_UID);
+                write::json_str(&mut payload, EMITTER_UID);
                 payload.extend_from_slice(br#","nsp":"#);
-                ca::json_string(&mut payload, nsp);
+                write::json_str(&mut payload, nsp);
                 payload.extend_from_slice(br#","type":"#);
                 payload.extend_from_slice(kind.to_string().as_bytes());
                 payload.extend_from_slice(br#","data":"#);
@@ -105,19 +106,19 @@ impl Sharded {
                 payload.push(b'}');
             }
             Format::Msgpack => {
-                ca::mp_map(&mut payload, 4);
-                ca::mp_string(&mut payload, "uid");
-                ca::mp_string(&mut payload, EMITTER_UID);
-                ca::mp_string(&mut payload, "nsp");
-                ca::mp_string(&mut payload, nsp);
-                ca::mp_string(&mut payload, "type");
+                write::mp_map(&mut payload, 4);
+                write::mp_str(&mut payload, "uid");
+                write::mp_str(&mut payload, EMITTER_UID);
+                write::mp_str(&mut payload, "nsp");
+                write::mp_str(&mut payload, nsp);
+                write::mp_str(&mut payload, "type");
                 // Message types are positive fixints.
                 payload.push(kind);
-                ca::mp_string(&mut payload, "data");
+                write::mp_str(&mut payload, "data");
                 payload.extend_from_slice(data);
             }
         }
-        Message::SPublish { channel, payload }
+        Command::SPublish { channel, payload }
     }
 }
 
@@ -131,43 +132,51 @@ impl Dialect for Sharded {
         let mut data = Vec::new();
         ca::broadcast_data(&mut data, format, OptsOrder::RoomsExceptFlags, e)?;
         let channel = self.event_channel(e.nsp, e.rooms);
-        Ok(self.message(e.nsp, channel, message_type::BROADCAST, format, &data))
+        Ok(self
+            .message(e.nsp, channel, message_type::BROADCAST, format, &data)
+            .into())
     }
 
     fn sockets_join(&self, nsp: &str, selector: Selector<'_>, rooms: &[String]) -> Result<Message, CodecError> {
         let mut data = Vec::new();
         ca::rooms_data(&mut data, selector, rooms);
-        Ok(self.message(
-            nsp,
-            self.main_channel(nsp),
-            message_type::SOCKETS_JOIN,
-            Format::Json,
-            &data,
-        ))
+        Ok(self
+            .message(
+                nsp,
+                self.main_channel(nsp),
+                message_type::SOCKETS_JOIN,
+                Format::Json,
+                &data,
+            )
+            .into())
     }
 
     fn sockets_leave(&self, nsp: &str, selector: Selector<'_>, rooms: &[String]) -> Result<Message, CodecError> {
         let mut data = Vec::new();
         ca::rooms_data(&mut data, selector, rooms);
-        Ok(self.message(
-            nsp,
-            self.main_channel(nsp),
-            message_type::SOCKETS_LEAVE,
-            Format::Json,
-            &data,
-        ))
+        Ok(self
+            .message(
+                nsp,
+                self.main_channel(nsp),
+                message_type::SOCKETS_LEAVE,
+                Format::Json,
+                &data,
+            )
+            .into())
     }
 
     fn disconnect_sockets(&self, nsp: &str, selector: Selector<'_>, close: bool) -> Result<Message, CodecError> {
         let mut data = Vec::new();
         ca::disconnect_data(&mut data, selector, close);
-        Ok(self.message(
-            nsp,
-            self.main_channel(nsp),
-            message_type::DISCONNECT_SOCKETS,
-            Format::Json,
-            &data,
-        ))
+        Ok(self
+            .message(
+                nsp,
+                self.main_channel(nsp),
+                message_type::DISCONNECT_SOCKETS,
+                Format::Json,
+                &data,
+            )
+            .into())
     }
 
     /// SERVER_SIDE_EMIT without `requestId`; binary arguments travel as
@@ -176,13 +185,15 @@ impl Dialect for Sharded {
         let format = Format::for_args(args);
         let mut data = Vec::new();
         ca::server_side_emit_data(&mut data, format, event, args)?;
-        Ok(self.message(
-            nsp,
-            self.main_channel(nsp),
-            message_type::SERVER_SIDE_EMIT,
-            format,
-            &data,
-        ))
+        Ok(self
+            .message(
+                nsp,
+                self.main_channel(nsp),
+                message_type::SERVER_SIDE_EMIT,
+                format,
+                &data,
+            )
+            .into())
     }
 }
 

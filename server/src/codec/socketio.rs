@@ -15,8 +15,9 @@
 use serde::Serialize;
 
 use super::{
-    CodecError, Dialect, EMITTER_UID, EncodedArgs, Event, Message, Parser, Selector,
+    CodecError, Command, Dialect, EMITTER_UID, EncodedArgs, Event, Message, Parser, Selector,
     args::{ArgError, msgpack_to_js_json_list, msgpack_to_json_list},
+    write::{json_flags, json_str, json_str_array, mp_array, mp_flags, mp_str, mp_str_array},
 };
 
 /// Socket.IO packet type `EVENT`. Socket.IO ≥ 3 servers detect binary
@@ -82,24 +83,11 @@ impl SocketIo {
         ch
     }
 
-    fn request(&self, nsp: &str, payload: Vec<u8>) -> Message {
-        Message::Publish {
+    fn request(&self, nsp: &str, payload: Vec<u8>) -> Command {
+        Command::Publish {
             channel: self.request_channel(nsp),
             payload,
         }
-    }
-}
-
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    // Writing into a Vec cannot fail.
-    let _ = rmp::encode::write_str(out, s);
-}
-
-fn write_str_array(out: &mut Vec<u8>, items: &[String]) {
-    // Lengths are bounded by the validated limits, far below u32::MAX.
-    let _ = rmp::encode::write_array_len(out, u32::try_from(items.len()).unwrap_or(u32::MAX));
-    for s in items {
-        write_str(out, s);
     }
 }
 
@@ -121,34 +109,24 @@ pub fn encode_event(e: &Event<'_>, out: &mut Vec<u8>) {
 pub fn encode_event_with_type(e: &Event<'_>, packet_type: u8, out: &mut Vec<u8>) {
     out.reserve(size_hint(e));
     out.push(0x93);
-    write_str(out, EMITTER_UID);
+    mp_str(out, EMITTER_UID);
     // packet: {type, data, nsp}
     out.push(0x83);
-    write_str(out, "type");
+    mp_str(out, "type");
     out.push(packet_type);
-    write_str(out, "data");
-    let _ = rmp::encode::write_array_len(out, e.args.count.saturating_add(1));
-    write_str(out, e.event);
+    mp_str(out, "data");
+    mp_array(out, e.args.count.saturating_add(1));
+    mp_str(out, e.event);
     out.extend_from_slice(&e.args.bytes);
-    write_str(out, "nsp");
-    write_str(out, e.nsp);
+    mp_str(out, "nsp");
+    mp_str(out, e.nsp);
     // opts: {rooms, flags, except}
     out.push(0x83);
-    write_str(out, "rooms");
-    write_str_array(out, e.rooms);
-    write_str(out, "flags");
-    let flag_count = u8::from(e.flags.volatile) + u8::from(e.flags.compress.is_some());
-    out.push(0x80 | flag_count);
-    if e.flags.volatile {
-        write_str(out, "volatile");
-        out.push(0xc3);
-    }
-    if let Some(c) = e.flags.compress {
-        write_str(out, "compress");
-        out.push(if c { 0xc3 } else { 0xc2 });
-    }
-    write_str(out, "except");
-    write_str_array(out, e.except);
+    mp_str(out, "rooms");
+    mp_str_array(out, e.rooms);
+    mp_flags(out, e.flags);
+    mp_str(out, "except");
+    mp_str_array(out, e.except);
 }
 
 /// Appends the event packet as `JSON.stringify([uid, packet, opts])` writes
@@ -157,32 +135,20 @@ pub fn encode_event_with_type(e: &Event<'_>, packet_type: u8, out: &mut Vec<u8>)
 pub fn encode_event_json(e: &Event<'_>, out: &mut Vec<u8>) -> Result<(), (usize, ArgError)> {
     out.reserve(size_hint(e) + e.args.bytes.len() / 2);
     out.extend_from_slice(b"[");
-    let _ = serde_json::to_writer(&mut *out, EMITTER_UID);
+    json_str(out, EMITTER_UID);
     out.extend_from_slice(br#",{"type":"#);
     out.extend_from_slice(PACKET_TYPE_EVENT.to_string().as_bytes());
     out.extend_from_slice(br#","data":["#);
-    let _ = serde_json::to_writer(&mut *out, e.event);
+    json_str(out, e.event);
     msgpack_to_js_json_list(&e.args.bytes, out)?;
     out.extend_from_slice(br#"],"nsp":"#);
-    let _ = serde_json::to_writer(&mut *out, e.nsp);
+    json_str(out, e.nsp);
     out.extend_from_slice(br#"},{"rooms":"#);
-    let _ = serde_json::to_writer(&mut *out, e.rooms);
-    out.extend_from_slice(br#","flags":{"#);
-    if e.flags.volatile {
-        out.extend_from_slice(br#""volatile":true"#);
-    }
-    if let Some(c) = e.flags.compress {
-        if e.flags.volatile {
-            out.push(b',');
-        }
-        out.extend_from_slice(if c {
-            br#""compress":true"#
-        } else {
-            br#""compress":false"#
-        });
-    }
-    out.extend_from_slice(br#"},"except":"#);
-    let _ = serde_json::to_writer(&mut *out, e.except);
+    json_str_array(out, e.rooms);
+    out.push(b',');
+    json_flags(out, e.flags);
+    out.extend_from_slice(br#","except":"#);
+    json_str_array(out, e.except);
     out.extend_from_slice(b"}]");
     Ok(())
 }
@@ -225,32 +191,36 @@ impl Dialect for SocketIo {
                 ),
             })?,
         }
-        Ok(Message::Publish {
+        Ok(Message::from(Command::Publish {
             channel: self.event_channel(e.nsp, e.rooms),
             payload,
-        })
+        }))
     }
 
     fn sockets_join(&self, nsp: &str, selector: Selector<'_>, rooms: &[String]) -> Result<Message, CodecError> {
-        Ok(self.request(
-            nsp,
-            to_json(&RoomsRequest {
-                kind: request_type::REMOTE_JOIN,
-                opts: selector,
-                rooms,
-            }),
-        ))
+        Ok(self
+            .request(
+                nsp,
+                to_json(&RoomsRequest {
+                    kind: request_type::REMOTE_JOIN,
+                    opts: selector,
+                    rooms,
+                }),
+            )
+            .into())
     }
 
     fn sockets_leave(&self, nsp: &str, selector: Selector<'_>, rooms: &[String]) -> Result<Message, CodecError> {
-        Ok(self.request(
-            nsp,
-            to_json(&RoomsRequest {
-                kind: request_type::REMOTE_LEAVE,
-                opts: selector,
-                rooms,
-            }),
-        ))
+        Ok(self
+            .request(
+                nsp,
+                to_json(&RoomsRequest {
+                    kind: request_type::REMOTE_LEAVE,
+                    opts: selector,
+                    rooms,
+                }),
+            )
+            .into())
     }
 
     fn disconnect_sockets(&self, nsp: &str, selector: Selector<'_>, close: bool) -> Result<Message, CodecError> {
@@ -259,7 +229,7 @@ impl Dialect for SocketIo {
             opts: selector,
             close,
         };
-        Ok(self.request(nsp, to_json(&req)))
+        Ok(self.request(nsp, to_json(&req)).into())
     }
 
     /// `{"uid":"emitter","type":6,"data":[event, ...args]}` as JSON: the
@@ -283,7 +253,7 @@ impl Dialect for SocketIo {
             description: e.0,
         })?;
         out.extend_from_slice(b"]}");
-        Ok(self.request(nsp, out))
+        Ok(self.request(nsp, out).into())
     }
 }
 

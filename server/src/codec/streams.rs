@@ -20,7 +20,7 @@
 use base64::Engine;
 
 use super::{
-    CodecError, Dialect, Event, Message, Selector,
+    CodecError, Command, Dialect, Event, Message, Selector,
     cluster_adapter::{self as ca, Format, OptsOrder, message_type},
 };
 use crate::codec::EncodedArgs;
@@ -72,12 +72,12 @@ impl Streams {
         }
     }
 
-    fn entry(&self, nsp: &str, kind: u8, format: Format, data: Vec<u8>) -> Message {
+    fn entry(&self, nsp: &str, kind: u8, format: Format, data: Vec<u8>) -> Command {
         let data = match format {
             Format::Json => data,
             Format::Msgpack => base64::engine::general_purpose::STANDARD.encode(&data).into_bytes(),
         };
-        Message::XAdd {
+        Command::XAdd {
             stream: stream_for(&self.name, self.count, nsp).into_bytes(),
             maxlen: self.maxlen,
             nsp: nsp.to_owned(),
@@ -96,25 +96,27 @@ impl Dialect for Streams {
         let format = Format::for_args(e.args);
         let mut data = Vec::new();
         ca::broadcast_data(&mut data, format, OptsOrder::RoomsFlagsExcept, e)?;
-        Ok(self.entry(e.nsp, message_type::BROADCAST, format, data))
+        Ok(self.entry(e.nsp, message_type::BROADCAST, format, data).into())
     }
 
     fn sockets_join(&self, nsp: &str, selector: Selector<'_>, rooms: &[String]) -> Result<Message, CodecError> {
         let mut data = Vec::new();
         ca::rooms_data(&mut data, selector, rooms);
-        Ok(self.entry(nsp, message_type::SOCKETS_JOIN, Format::Json, data))
+        Ok(self.entry(nsp, message_type::SOCKETS_JOIN, Format::Json, data).into())
     }
 
     fn sockets_leave(&self, nsp: &str, selector: Selector<'_>, rooms: &[String]) -> Result<Message, CodecError> {
         let mut data = Vec::new();
         ca::rooms_data(&mut data, selector, rooms);
-        Ok(self.entry(nsp, message_type::SOCKETS_LEAVE, Format::Json, data))
+        Ok(self.entry(nsp, message_type::SOCKETS_LEAVE, Format::Json, data).into())
     }
 
     fn disconnect_sockets(&self, nsp: &str, selector: Selector<'_>, close: bool) -> Result<Message, CodecError> {
         let mut data = Vec::new();
         ca::disconnect_data(&mut data, selector, close);
-        Ok(self.entry(nsp, message_type::DISCONNECT_SOCKETS, Format::Json, data))
+        Ok(self
+            .entry(nsp, message_type::DISCONNECT_SOCKETS, Format::Json, data)
+            .into())
     }
 
     /// SERVER_SIDE_EMIT into the stream: the adapter sends its own through
@@ -123,7 +125,7 @@ impl Dialect for Streams {
         let format = Format::for_args(args);
         let mut data = Vec::new();
         ca::server_side_emit_data(&mut data, format, event, args)?;
-        Ok(self.entry(nsp, message_type::SERVER_SIDE_EMIT, format, data))
+        Ok(self.entry(nsp, message_type::SERVER_SIDE_EMIT, format, data).into())
     }
 }
 

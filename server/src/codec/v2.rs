@@ -26,9 +26,10 @@
 //! `data = [event, ...args]`.
 
 use super::{
-    CodecError, Dialect, EncodedArgs, Event, MAX_MESSAGES, Message, Selector,
+    CodecError, Command, Dialect, EncodedArgs, Event, MAX_MESSAGES, Message, Selector,
     args::{ArgError, msgpack_to_json_list},
     socketio::{SocketIo, encode_event_with_type},
+    write,
 };
 
 /// socket.io-parser 3 packet types.
@@ -85,22 +86,22 @@ impl SocketIoV2 {
         }
     }
 
-    fn request(&self, nsp: &str, payload: Vec<u8>) -> Message {
-        Message::Publish {
+    fn request(&self, nsp: &str, payload: Vec<u8>) -> Command {
+        Command::Publish {
             channel: self.channels.request_channel(nsp),
             payload,
         }
     }
 
     /// `{"requestid":"emitter","type":T,"sid":S,` + `tail` + `}`.
-    fn socket_request(&self, nsp: &str, kind: u8, sid: &str, tail: &[u8]) -> Message {
+    fn socket_request(&self, nsp: &str, kind: u8, sid: &str, tail: &[u8]) -> Command {
         let mut out = Vec::with_capacity(64 + sid.len() + tail.len());
         out.extend_from_slice(b"{\"requestid\":\"");
         out.extend_from_slice(REQUEST_ID.as_bytes());
         out.extend_from_slice(b"\",\"type\":");
         out.extend_from_slice(kind.to_string().as_bytes());
         out.extend_from_slice(b",\"sid\":");
-        write_json_str(&mut out, sid);
+        write::json_str(&mut out, sid);
         out.push(b',');
         out.extend_from_slice(tail);
         out.push(b'}');
@@ -108,22 +109,17 @@ impl SocketIoV2 {
     }
 
     fn room_requests(&self, nsp: &str, kind: u8, sids: &[String], rooms: &[String]) -> Message {
-        let parts = sids
+        let parts: Vec<Command> = sids
             .iter()
             .flat_map(|sid| rooms.iter().map(move |room| (sid, room)))
             .map(|(sid, room)| {
                 let mut tail = b"\"room\":".to_vec();
-                write_json_str(&mut tail, room);
+                write::json_str(&mut tail, room);
                 self.socket_request(nsp, kind, sid, &tail)
             })
             .collect();
-        Message::sequence(parts)
+        parts.into_iter().collect()
     }
-}
-
-fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    // Serializing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 fn invalid(field: &str, description: impl Into<String>) -> CodecError {
@@ -217,10 +213,10 @@ impl Dialect for SocketIoV2 {
         };
         let mut payload = Vec::new();
         encode_event_with_type(e, packet_type, &mut payload);
-        Ok(Message::Publish {
+        Ok(Message::from(Command::Publish {
             channel: self.channels.event_channel(e.nsp, e.rooms),
             payload,
-        })
+        }))
     }
 
     /// One remoteJoin per socket id and room.
@@ -242,11 +238,11 @@ impl Dialect for SocketIoV2 {
         let sids = socket_ids(nsp, &selector, "remoteDisconnect")?;
         check_count("rooms", sids.len(), 1)?;
         let tail: &[u8] = if close { b"\"close\":true" } else { b"\"close\":false" };
-        let parts = sids
+        let parts: Vec<Command> = sids
             .iter()
             .map(|sid| self.socket_request(nsp, request_type::REMOTE_DISCONNECT, sid, tail))
             .collect();
-        Ok(Message::sequence(parts))
+        Ok(parts.into_iter().collect::<Message>())
     }
 
     /// `{"requestid":"emitter","type":5,"data":[event, ...args]}`: a
@@ -259,7 +255,7 @@ impl Dialect for SocketIoV2 {
         out.extend_from_slice(b"\",\"type\":");
         out.extend_from_slice(request_type::CUSTOM_REQUEST.to_string().as_bytes());
         out.extend_from_slice(b",\"data\":[");
-        write_json_str(&mut out, event);
+        write::json_str(&mut out, event);
         let mut refuse = |_: &[u8], _: &mut Vec<u8>| {
             Err(ArgError(
                 "binary values cannot be sent to servers: socket.io-redis 5's requests are JSON".into(),
@@ -270,7 +266,7 @@ impl Dialect for SocketIoV2 {
             description: e.0,
         })?;
         out.extend_from_slice(b"]}");
-        Ok(self.request(nsp, out))
+        Ok(self.request(nsp, out).into())
     }
 }
 
@@ -303,7 +299,7 @@ mod tests {
             )
             .unwrap();
         let parts: Vec<String> = m
-            .parts()
+            .commands()
             .iter()
             .map(|p| String::from_utf8(p.payload().to_vec()).unwrap())
             .collect();
