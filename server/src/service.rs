@@ -889,4 +889,39 @@ impl EmitterService for Gateway {
     ) -> Result<Response<pb::ServerSideEmitResponse>, Status> {
         unary!(self, "ServerSideEmit", request, ServerSideEmit, ServerSideEmitResponse)
     }
+
+    async fn emit_with_ack(
+        &self,
+        _request: Request<pb::EmitWithAckRequest>,
+    ) -> Result<Response<pb::EmitWithAckResponse>, Status> {
+        Err(Status::unimplemented("EmitWithAck is not available yet"))
+    }
+
+    async fn fetch_sockets(
+        &self,
+        _request: Request<pb::FetchSocketsRequest>,
+    ) -> Result<Response<pb::FetchSocketsResponse>, Status> {
+        Err(Status::unimplemented("FetchSockets is not available yet"))
+    }
+
+    async fn all_rooms(
+        &self,
+        _request: Request<pb::AllRoomsRequest>,
+    ) -> Result<Response<pb::AllRoomsResponse>, Status> {
+        Err(Status::unimplemented("AllRooms is not available yet"))
+    }
+
+    async fn server_count(
+        &self,
+        _request: Request<pb::ServerCountRequest>,
+    ) -> Result<Response<pb::ServerCountResponse>, Status> {
+        Err(Status::unimplemented("ServerCount is not available yet"))
+    }
+
+    async fn server_side_emit_with_ack(
+        &self,
+        _request: Request<pb::ServerSideEmitWithAckRequest>,
+    ) -> Result<Response<pb::ServerSideEmitWithAckResponse>, Status> {
+        Err(Status::unimplemented("ServerSideEmitWithAck is not available yet"))
+    }
 }
