@@ -99,6 +99,7 @@ pub struct Gateway {
     draining: Arc<AtomicBool>,
     idempotency_window: Duration,
     failed: Arc<FailedCalls>,
+    feedback: Arc<crate::feedback::Feedback>,
 }
 
 /// A call that passed authentication and admission control.
@@ -134,6 +135,16 @@ impl Admission {
         match &self.key {
             Some(k) => k.allow(&e.target.name, &e.namespace),
             None => Ok(()),
+        }
+    }
+
+    /// What a request/response call needs from the service.
+    fn feedback<'a>(&'a self, gw: &'a Gateway) -> crate::feedback::Ctx<'a> {
+        crate::feedback::Ctx {
+            targets: &gw.targets,
+            limits: &gw.limits,
+            key: self.key.as_deref(),
+            deadline: self.deadline,
         }
     }
 
@@ -188,6 +199,7 @@ impl Gateway {
             draining: Arc::new(AtomicBool::new(false)),
             idempotency_window: config.idempotency_window,
             failed: Arc::new(FailedCalls::default()),
+            feedback: Arc::new(crate::feedback::Feedback::new(config)?),
         })
     }
 
@@ -831,6 +843,18 @@ macro_rules! unary {
     }};
 }
 
+/// Admits a request/response call and hands it to [`crate::feedback`].
+macro_rules! feedback {
+    ($self:ident, $method:literal, $request:ident, $call:ident) => {{
+        let started = Instant::now();
+        let result = match $self.admit($method, &$request) {
+            Ok(adm) => $self.feedback.$call(adm.feedback($self), $request.get_ref()).await,
+            Err(e) => Err(e),
+        };
+        $self.finish($method, started, result)
+    }};
+}
+
 #[tonic::async_trait]
 impl EmitterService for Gateway {
     async fn emit(&self, request: Request<pb::EmitRequest>) -> Result<Response<pb::EmitResponse>, Status> {
@@ -892,36 +916,33 @@ impl EmitterService for Gateway {
 
     async fn emit_with_ack(
         &self,
-        _request: Request<pb::EmitWithAckRequest>,
+        request: Request<pb::EmitWithAckRequest>,
     ) -> Result<Response<pb::EmitWithAckResponse>, Status> {
-        Err(Status::unimplemented("EmitWithAck is not available yet"))
+        feedback!(self, "EmitWithAck", request, emit_with_ack)
     }
 
     async fn fetch_sockets(
         &self,
-        _request: Request<pb::FetchSocketsRequest>,
+        request: Request<pb::FetchSocketsRequest>,
     ) -> Result<Response<pb::FetchSocketsResponse>, Status> {
-        Err(Status::unimplemented("FetchSockets is not available yet"))
+        feedback!(self, "FetchSockets", request, fetch_sockets)
     }
 
-    async fn all_rooms(
-        &self,
-        _request: Request<pb::AllRoomsRequest>,
-    ) -> Result<Response<pb::AllRoomsResponse>, Status> {
-        Err(Status::unimplemented("AllRooms is not available yet"))
+    async fn all_rooms(&self, request: Request<pb::AllRoomsRequest>) -> Result<Response<pb::AllRoomsResponse>, Status> {
+        feedback!(self, "AllRooms", request, all_rooms)
     }
 
     async fn server_count(
         &self,
-        _request: Request<pb::ServerCountRequest>,
+        request: Request<pb::ServerCountRequest>,
     ) -> Result<Response<pb::ServerCountResponse>, Status> {
-        Err(Status::unimplemented("ServerCount is not available yet"))
+        feedback!(self, "ServerCount", request, server_count)
     }
 
     async fn server_side_emit_with_ack(
         &self,
-        _request: Request<pb::ServerSideEmitWithAckRequest>,
+        request: Request<pb::ServerSideEmitWithAckRequest>,
     ) -> Result<Response<pb::ServerSideEmitWithAckResponse>, Status> {
-        Err(Status::unimplemented("ServerSideEmitWithAck is not available yet"))
+        feedback!(self, "ServerSideEmitWithAck", request, server_side_emit_with_ack)
     }
 }
