@@ -25,6 +25,11 @@ pub const RPCS: &[&str] = &[
     "SocketsLeave",
     "DisconnectSockets",
     "ServerSideEmit",
+    "EmitWithAck",
+    "FetchSockets",
+    "AllRooms",
+    "ServerCount",
+    "ServerSideEmitWithAck",
 ];
 
 /// Prefix of generated secrets, so that a leaked one is recognisable.

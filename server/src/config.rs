@@ -172,6 +172,9 @@ pub struct Cli {
     /// Log format: `plain` or `json` (level from RUST_LOG, default info) [default: plain].
     #[arg(long, env = "EMITGATE_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Limits of the request/response RPCs (EmitWithAck, FetchSockets, …).
+    #[command(flatten)]
+    pub feedback: crate::feedback::FeedbackArgs,
 }
 
 /// Subcommands.
@@ -380,6 +383,8 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// The config file, re-read on SIGHUP for API keys.
     pub path: Option<PathBuf>,
+    /// Limits of the request/response RPCs.
+    pub feedback: crate::feedback::Settings,
 }
 
 /// TLS files.
@@ -434,6 +439,8 @@ struct FileConfig {
     admin_listen: Option<String>,
     idempotency_window_ms: Option<u64>,
     drain_timeout_ms: Option<u64>,
+    #[serde(default)]
+    feedback: crate::feedback::FileFeedback,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -702,6 +709,7 @@ impl Config {
                 10_000,
             )?),
             path: None,
+            feedback: crate::feedback::Settings::resolve(&cli.feedback, &file.feedback)?,
             listen,
             targets,
             limits,

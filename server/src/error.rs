@@ -336,6 +336,11 @@ pub enum Error {
     #[error("a call with idempotency key {} is in progress; retry later", Quoted(.0))]
     IdempotencyInProgress(String),
 
+    /// A request/response RPC would go over a gateway-wide limit (waiting
+    /// requests or buffered answer bytes).
+    #[error("the gateway is at its limit {} = {}; retry shortly", .0.name, .0.value)]
+    FeedbackLimit(Limit),
+
     /// Redis did not answer within the configured timeout.
     #[error("Redis of target {target:?} did not answer within {timeout:?}")]
     RedisTimeout {
@@ -355,7 +360,7 @@ impl Error {
             Error::Unsupported { .. } => Code::Unimplemented,
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::PermissionDenied(_) => Code::PermissionDenied,
-            Error::RateLimited { .. } | Error::Overloaded { .. } => Code::ResourceExhausted,
+            Error::RateLimited { .. } | Error::Overloaded { .. } | Error::FeedbackLimit(_) => Code::ResourceExhausted,
             Error::DeadlineExceeded | Error::DeadlineExceededWhilePublishing => Code::DeadlineExceeded,
             Error::ShuttingDown => Code::Unavailable,
             Error::IdempotencyInProgress(_) => Code::Aborted,
@@ -471,6 +476,11 @@ impl From<Error> for tonic::Status {
                 message,
                 ErrorDetails::with_retry_info(Some(OVERLOAD_RETRY)),
             ),
+            Error::FeedbackLimit(limit) => {
+                let mut details = ErrorDetails::with_retry_info(Some(OVERLOAD_RETRY));
+                add_limit_details(&mut details, &[(String::new(), limit)]);
+                tonic::Status::with_error_details(Code::ResourceExhausted, message, details)
+            }
             other => tonic::Status::new(other.code(), message),
         }
     }

@@ -39,6 +39,8 @@ pub struct Gateway {
     draining: Arc<AtomicBool>,
     pub(crate) idempotency_window: Duration,
     pub(crate) failed: Arc<FailedCalls>,
+    /// The request/response machinery (acks, fetchSockets, …).
+    pub(crate) feedback: Arc<crate::feedback::Feedback>,
 }
 
 /// A call that passed authentication and admission control; holds its
@@ -77,6 +79,16 @@ impl Admission {
         match &self.key {
             Some(k) => k.allow(&p.target.name, &p.namespace),
             None => Ok(()),
+        }
+    }
+
+    /// What a request/response call needs from the gateway.
+    pub(crate) fn feedback<'a>(&'a self, gw: &'a Gateway) -> crate::feedback::Ctx<'a> {
+        crate::feedback::Ctx {
+            targets: &gw.targets,
+            limits: &gw.limits,
+            key: self.key.as_deref(),
+            deadline: self.deadline,
         }
     }
 
@@ -131,6 +143,7 @@ impl Gateway {
             draining: Arc::new(AtomicBool::new(false)),
             idempotency_window: config.idempotency_window,
             failed: Arc::new(FailedCalls::default()),
+            feedback: Arc::new(crate::feedback::Feedback::new(config)?),
         })
     }
 

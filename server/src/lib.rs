@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod feedback;
 pub mod gateway;
 pub mod grpc_codec;
 pub mod idempotency;

@@ -55,6 +55,25 @@ pub struct KeyLabels {
     pub key: String,
 }
 
+/// Labels of the request/response RPCs' counters.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FeedbackLabels {
+    /// The RPC name (`EmitWithAck`, `FetchSockets`, …).
+    pub rpc: &'static str,
+    /// `complete`, `timeout`, `cancelled` or `error`.
+    pub outcome: &'static str,
+}
+
+/// Labels of the answer counters and latencies.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AnswerLabels {
+    /// The target name.
+    pub target: String,
+    /// Why an answer was dropped (`unknown_request`, `undecodable`,
+    /// `unexpected`), or the RPC it answered.
+    pub reason: &'static str,
+}
+
 /// Latency buckets in seconds: 100 µs to 10 s, for gRPC handling and Redis.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 10.0,
@@ -96,6 +115,13 @@ pub struct Metrics {
     pub auth_failures: Family<ReasonLabels, Counter>,
     /// Calls refused by a key's rate limit, by key.
     pub rate_limited: Family<KeyLabels, Counter>,
+    /// Request/response RPCs by outcome.
+    pub feedback_requests: Family<FeedbackLabels, Counter>,
+    /// Time from publishing a request to each answer, by target and RPC.
+    pub feedback_answer_latency: Family<AnswerLabels, Histogram, fn() -> Histogram>,
+    /// Answers dropped (unknown or finished request, undecodable, wrong
+    /// shape), by target and reason.
+    pub feedback_dropped: Family<AnswerLabels, Counter>,
 }
 
 impl Metrics {
@@ -113,6 +139,9 @@ impl Metrics {
             idempotent_duplicates: Family::default(),
             auth_failures: Family::default(),
             rate_limited: Family::default(),
+            feedback_requests: Family::default(),
+            feedback_answer_latency: Family::new_with_constructor(latency),
+            feedback_dropped: Family::default(),
         };
         if let Ok(mut r) = m.registry.lock() {
             r.register(
@@ -169,6 +198,21 @@ impl Metrics {
                 "emitgate_rate_limited",
                 "calls refused by an API key's rate limit",
                 m.rate_limited.clone(),
+            );
+            r.register(
+                "emitgate_feedback_requests",
+                "request/response RPCs (acks, fetchSockets, allRooms, serverSideEmit with ack), by outcome",
+                m.feedback_requests.clone(),
+            );
+            r.register(
+                "emitgate_feedback_answer_seconds",
+                "time from publishing a request to each server or client answer",
+                m.feedback_answer_latency.clone(),
+            );
+            r.register(
+                "emitgate_feedback_dropped_answers",
+                "answers dropped: unknown or finished request, undecodable, or of the wrong shape",
+                m.feedback_dropped.clone(),
             );
         }
         m

@@ -200,6 +200,18 @@ macro_rules! unary {
     }};
 }
 
+/// Admits a request/response call and hands it to [`crate::feedback`].
+macro_rules! feedback {
+    ($self:ident, $method:literal, $request:ident, $call:ident) => {{
+        let started = Instant::now();
+        let result = match $self.admit($method, &$request) {
+            Ok(adm) => $self.feedback.$call(adm.feedback($self), $request.get_ref()).await,
+            Err(e) => Err(e),
+        };
+        $self.finish($method, started, result)
+    }};
+}
+
 #[tonic::async_trait]
 impl EmitterService for Gateway {
     async fn emit(&self, request: Request<pb::EmitRequest>) -> Result<Response<pb::EmitResponse>, Status> {
@@ -257,5 +269,37 @@ impl EmitterService for Gateway {
         request: Request<pb::ServerSideEmitRequest>,
     ) -> Result<Response<pb::ServerSideEmitResponse>, Status> {
         unary!(self, "ServerSideEmit", request, ServerSideEmit, ServerSideEmitResponse)
+    }
+
+    async fn emit_with_ack(
+        &self,
+        request: Request<pb::EmitWithAckRequest>,
+    ) -> Result<Response<pb::EmitWithAckResponse>, Status> {
+        feedback!(self, "EmitWithAck", request, emit_with_ack)
+    }
+
+    async fn fetch_sockets(
+        &self,
+        request: Request<pb::FetchSocketsRequest>,
+    ) -> Result<Response<pb::FetchSocketsResponse>, Status> {
+        feedback!(self, "FetchSockets", request, fetch_sockets)
+    }
+
+    async fn all_rooms(&self, request: Request<pb::AllRoomsRequest>) -> Result<Response<pb::AllRoomsResponse>, Status> {
+        feedback!(self, "AllRooms", request, all_rooms)
+    }
+
+    async fn server_count(
+        &self,
+        request: Request<pb::ServerCountRequest>,
+    ) -> Result<Response<pb::ServerCountResponse>, Status> {
+        feedback!(self, "ServerCount", request, server_count)
+    }
+
+    async fn server_side_emit_with_ack(
+        &self,
+        request: Request<pb::ServerSideEmitWithAckRequest>,
+    ) -> Result<Response<pb::ServerSideEmitWithAckResponse>, Status> {
+        feedback!(self, "ServerSideEmitWithAck", request, server_side_emit_with_ack)
     }
 }

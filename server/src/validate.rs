@@ -45,6 +45,8 @@ pub enum Prefix {
     Root,
     /// Fields of a batch item's operation (`items[3].emit.event`).
     Item(usize, &'static str),
+    /// Fields of the operation inside a request (`emit.event`).
+    Op(&'static str),
 }
 
 impl Prefix {
@@ -53,6 +55,7 @@ impl Prefix {
         match self {
             Prefix::Root => field.to_string(),
             Prefix::Item(i, op) => format!("items[{i}].{op}.{field}"),
+            Prefix::Op(op) => format!("{op}.{field}"),
         }
     }
 }

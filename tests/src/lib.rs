@@ -321,7 +321,8 @@ impl Stack {
         }
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    /// One control API call: its HTTP status and JSON body.
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut req = self.http.request(method, format!("{}{}", self.control, path));
         if let Some(b) = body {
             req = req.json(&b);

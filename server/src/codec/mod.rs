@@ -11,6 +11,7 @@
 
 pub mod args;
 pub mod cluster_adapter;
+pub mod feedback;
 pub mod python;
 pub mod sharded;
 pub mod socketio;

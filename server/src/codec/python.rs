@@ -94,6 +94,53 @@ impl PythonSocketIo {
         }
     }
 
+    /// The `emit` message, with `"callback": [token, namespace, ack_id]`
+    /// when `callback` is set: the receiving servers then ask each client
+    /// for an ack and publish each reply as a `callback` message carrying
+    /// `token` as its `sid` and the gateway's `host_id`.
+    pub fn emit_message(&self, e: &Event<'_>, callback: Option<(&str, u64)>) -> Result<Message, CodecError> {
+        if let Some(room) = e.except.iter().find(|r| !looks_like_sid(r)) {
+            return Err(invalid(
+                "except_rooms",
+                format!(
+                    "{room:?} is not a python-socketio socket id (20 characters of base64url): \
+                     python-socketio skips sockets by id only (skip_sid), a room name would exclude nobody"
+                ),
+            ));
+        }
+        let (data, binary) = self.data(e.args)?;
+        let mut out = Vec::with_capacity(160 + e.event.len() + data.len() + e.nsp.len());
+        out.extend_from_slice(b"{\"method\":\"emit\",\"event\":");
+        write::json_str(&mut out, e.event);
+        out.extend_from_slice(b",\"data\":");
+        out.extend_from_slice(&data);
+        out.extend_from_slice(if binary {
+            b",\"binary\":true,\"namespace\":"
+        } else {
+            b",\"binary\":false,\"namespace\":"
+        });
+        write::json_str(&mut out, e.nsp);
+        out.extend_from_slice(b",\"room\":");
+        write_one_or_list(&mut out, e.rooms);
+        out.extend_from_slice(b",\"skip_sid\":");
+        write_one_or_list(&mut out, e.except);
+        match callback {
+            None => out.extend_from_slice(b",\"callback\":null,\"host_id\":"),
+            Some((token, ack_id)) => {
+                out.extend_from_slice(b",\"callback\":[");
+                write::json_str(&mut out, token);
+                out.push(b',');
+                write::json_str(&mut out, e.nsp);
+                out.push(b',');
+                out.extend_from_slice(ack_id.to_string().as_bytes());
+                out.extend_from_slice(b"],\"host_id\":");
+            }
+        }
+        write::json_str(&mut out, host_id());
+        out.push(b'}');
+        Ok(self.publish(&out).into())
+    }
+
     fn publish(&self, compact_json: &[u8]) -> Command {
         Command::Publish {
             channel: self.channel.clone(),
@@ -379,35 +426,7 @@ impl Dialect for PythonSocketIo {
     /// python-socketio has no delivery flags: `volatile` (a permission to
     /// drop) and `compress` (a hint) are not written.
     fn event(&self, e: &Event<'_>) -> Result<Message, CodecError> {
-        if let Some(room) = e.except.iter().find(|r| !looks_like_sid(r)) {
-            return Err(invalid(
-                "except_rooms",
-                format!(
-                    "{room:?} is not a python-socketio socket id (20 characters of base64url): \
-                     python-socketio skips sockets by id only (skip_sid), a room name would exclude nobody"
-                ),
-            ));
-        }
-        let (data, binary) = self.data(e.args)?;
-        let mut out = Vec::with_capacity(160 + e.event.len() + data.len() + e.nsp.len());
-        out.extend_from_slice(b"{\"method\":\"emit\",\"event\":");
-        write::json_str(&mut out, e.event);
-        out.extend_from_slice(b",\"data\":");
-        out.extend_from_slice(&data);
-        out.extend_from_slice(if binary {
-            b",\"binary\":true,\"namespace\":"
-        } else {
-            b",\"binary\":false,\"namespace\":"
-        });
-        write::json_str(&mut out, e.nsp);
-        out.extend_from_slice(b",\"room\":");
-        write_one_or_list(&mut out, e.rooms);
-        out.extend_from_slice(b",\"skip_sid\":");
-        write_one_or_list(&mut out, e.except);
-        out.extend_from_slice(b",\"callback\":null,\"host_id\":");
-        write::json_str(&mut out, host_id());
-        out.push(b'}');
-        Ok(self.publish(&out).into())
+        self.emit_message(e, None)
     }
 
     /// One `enter_room` per socket id and room.

@@ -12,7 +12,7 @@ const { io: connectClient } = require('socket.io-client');
 const { createAdapter, createShardedAdapter } = require('@socket.io/redis-adapter');
 const { createAdapter: createStreamsAdapter } = require('@socket.io/redis-streams-adapter');
 const { createClient, createCluster } = require('redis');
-const { log, encodeValue, waitUntil, withTimeout, HttpError, describeError } = require('./util');
+const { log, encodeValue, decodeValue, waitUntil, withTimeout, HttpError, describeError } = require('./util');
 
 // The sharded adapter's own MessagePack decoder, to notice payloads it would drop.
 const notepack = require(require.resolve('notepack.io', { paths: [require.resolve('@socket.io/redis-adapter')] }));
@@ -309,6 +309,9 @@ class Cluster {
       const names = rooms.filter((room) => typeof room === 'string');
       if (names.length) socket.join(names);
     }
+    // socket.data set by the server, as applications do after authenticating.
+    const data = socket.handshake.auth && socket.handshake.auth.data;
+    if (data !== undefined) socket.data = decodeValue(data);
     const key = `${index}\0${namespace}\0${socket.id}`;
     this.serverSockets.add(key);
     socket.on('disconnect', () => {
@@ -332,8 +335,17 @@ class Cluster {
     }
     await this.ensureNamespace(namespace);
 
+    // `auth` and `headers` let a test prove that secrets never come back
+    // from fetchSockets; `data` becomes the server's socket.data; `ack`
+    // is how the client answers events sent with an ack callback:
+    // {"reply": <value, $binary allowed>} or "never" (the default).
+    const auth = { rooms };
+    if (body.data !== undefined) auth.data = body.data;
+    if (body.auth !== undefined && body.auth !== null && typeof body.auth === 'object') Object.assign(auth, body.auth, { rooms });
+    const ack = body.ack === undefined ? 'never' : body.ack;
     const socket = connectClient(`http://127.0.0.1:${server.port}${namespace}`, {
-      auth: { rooms },
+      auth,
+      ...(body.headers && typeof body.headers === 'object' ? { extraHeaders: body.headers } : {}),
       reconnection: false,
       transports: ['websocket'],
       forceNew: true,
@@ -351,6 +363,10 @@ class Cluster {
     };
     record.changes.setMaxListeners(0);
     socket.onAny((event, ...args) => {
+      if (args.length && typeof args[args.length - 1] === 'function') {
+        const callback = args.pop();
+        if (ack !== 'never' && ack && typeof ack === 'object' && 'reply' in ack) callback(decodeValue(ack.reply));
+      }
       record.events.push({ event, args: encodeValue(args) });
       record.changes.emit('change');
     });
@@ -524,11 +540,13 @@ class Cluster {
     await this.ensureNamespace(namespace);
     const key = `${namespace}\0${event}`;
     if (!this.listeners.has(key)) {
-      const entry = { namespace, event, events: [], changes: new EventEmitter(), handlers: [] };
+      const entry = { namespace, event, events: [], changes: new EventEmitter(), handlers: [], replies: new Map() };
       entry.changes.setMaxListeners(0);
       for (const server of this.servers) {
         const handler = (...args) => {
-          while (args.length && typeof args[args.length - 1] === 'function') args.pop(); // ack callback
+          let callback = null;
+          while (args.length && typeof args[args.length - 1] === 'function') callback = args.pop(); // ack callback
+          if (callback && entry.replies.has(server.index)) callback(decodeValue(entry.replies.get(server.index)));
           entry.events.push({ server: server.index, args: encodeValue(args) });
           entry.changes.emit('change');
         };
@@ -536,6 +554,14 @@ class Cluster {
         entry.handlers.push({ server, handler });
       }
       this.listeners.set(key, entry);
+    }
+    // {"reply": <value>, "servers": [0, 1]}: those servers' handlers call
+    // the serverSideEmit callback with the value (default: every server);
+    // without `reply` the handlers never call it.
+    if (body.reply !== undefined) {
+      const entry = this.listeners.get(key);
+      const servers = Array.isArray(body.servers) ? body.servers : this.servers.map((s) => s.index);
+      for (const index of servers) entry.replies.set(index, body.reply);
     }
     return { namespace, event };
   }

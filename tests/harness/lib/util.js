@@ -31,6 +31,22 @@ function encodeValue(value) {
 // Resolves true as soon as check() holds (re-evaluated on every 'change'
 // event of emitter), false when timeoutMs elapses or signal aborts first.
 // The timer is only the upper bound; nothing is polled.
+// The inverse of encodeValue for values a test sends: {"$binary":"<base64>"}
+// anywhere inside becomes a Buffer.
+function decodeValue(value) {
+  if (Array.isArray(value)) return value.map(decodeValue);
+  if (value !== null && typeof value === 'object') {
+    const keys = Object.keys(value);
+    if (keys.length === 1 && keys[0] === '$binary' && typeof value.$binary === 'string') {
+      return Buffer.from(value.$binary, 'base64');
+    }
+    const out = {};
+    for (const k of keys) out[k] = decodeValue(value[k]);
+    return out;
+  }
+  return value;
+}
+
 function waitUntil(emitter, check, timeoutMs, signal) {
   if (check()) return Promise.resolve(true);
   if (signal && signal.aborted) return Promise.resolve(false);
@@ -81,4 +97,4 @@ function describeError(err) {
   return { message: String(err), stack: String(err) };
 }
 
-module.exports = { log, encodeValue, waitUntil, withTimeout, sleep, HttpError, describeError };
+module.exports = { log, encodeValue, decodeValue, waitUntil, withTimeout, sleep, HttpError, describeError };

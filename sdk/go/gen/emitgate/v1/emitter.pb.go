@@ -1609,6 +1609,1027 @@ func (x *ServerSideEmitResponse) GetStreamId() string {
 	return ""
 }
 
+// EmitWithAckRequest sends one event with an acknowledgement callback.
+//
+// The operation's `idempotency_key` MUST be empty: a request that waits for
+// answers is not repeated from a cache. Its `flags.volatile` and
+// `flags.compress` are passed on where the dialect carries them.
+type EmitWithAckRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The operation. Exactly one MUST be set.
+	//
+	// Types that are valid to be assigned to Op:
+	//
+	//	*EmitWithAckRequest_Emit
+	//	*EmitWithAckRequest_Broadcast
+	Op isEmitWithAckRequest_Op `protobuf_oneof:"op"`
+	// How long to wait for the answers, in milliseconds. 0 selects the
+	// default (5000); a value above the gateway's `feedback_max_timeout_ms`
+	// is INVALID_ARGUMENT. A shorter gRPC deadline cancels the wait.
+	TimeoutMs     uint32 `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmitWithAckRequest) Reset() {
+	*x = EmitWithAckRequest{}
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmitWithAckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmitWithAckRequest) ProtoMessage() {}
+
+func (x *EmitWithAckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmitWithAckRequest.ProtoReflect.Descriptor instead.
+func (*EmitWithAckRequest) Descriptor() ([]byte, []int) {
+	return file_emitgate_v1_emitter_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *EmitWithAckRequest) GetOp() isEmitWithAckRequest_Op {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *EmitWithAckRequest) GetEmit() *EmitRequest {
+	if x != nil {
+		if x, ok := x.Op.(*EmitWithAckRequest_Emit); ok {
+			return x.Emit
+		}
+	}
+	return nil
+}
+
+func (x *EmitWithAckRequest) GetBroadcast() *BroadcastRequest {
+	if x != nil {
+		if x, ok := x.Op.(*EmitWithAckRequest_Broadcast); ok {
+			return x.Broadcast
+		}
+	}
+	return nil
+}
+
+func (x *EmitWithAckRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type isEmitWithAckRequest_Op interface {
+	isEmitWithAckRequest_Op()
+}
+
+type EmitWithAckRequest_Emit struct {
+	// An event to the sockets in some rooms.
+	Emit *EmitRequest `protobuf:"bytes,1,opt,name=emit,proto3,oneof"`
+}
+
+type EmitWithAckRequest_Broadcast struct {
+	// An event to every socket of a namespace.
+	Broadcast *BroadcastRequest `protobuf:"bytes,2,opt,name=broadcast,proto3,oneof"`
+}
+
+func (*EmitWithAckRequest_Emit) isEmitWithAckRequest_Op() {}
+
+func (*EmitWithAckRequest_Broadcast) isEmitWithAckRequest_Op() {}
+
+// EmitWithAckResponse reports what came back for an EmitWithAck.
+type EmitWithAckResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many clients received the event: the sum of the counts the
+	// answering servers reported.
+	Sockets uint32 `protobuf:"varint,1,opt,name=sockets,proto3" json:"sockets,omitempty"`
+	// Each client's ack reply, in arrival order. A reply is the first
+	// argument the client passed to its callback (as in the JavaScript
+	// `emitWithAck`): a JSON-representable reply is `value` (an ack with no
+	// argument is a JSON null), binary is `binary`, and anything else
+	// (nested binary, integers beyond ±2^53, timestamps) is its exact
+	// MessagePack encoding in `msgpack`.
+	Acks []*Argument `protobuf:"bytes,2,rep,name=acks,proto3" json:"acks,omitempty"`
+	// How many servers reported their client count.
+	Servers uint32 `protobuf:"varint,3,opt,name=servers,proto3" json:"servers,omitempty"`
+	// How many servers were expected to answer: the servers subscribed to
+	// the namespace's request channel when the request was published. For a
+	// dialect whose servers report no counts (python-socketio) it is 0.
+	ServersExpected uint32 `protobuf:"varint,4,opt,name=servers_expected,json=serversExpected,proto3" json:"servers_expected,omitempty"`
+	// True when every expected server reported its count and every counted
+	// client acked before the timeout. For a dialect whose servers report no
+	// counts (python-socketio, single socket only), true once that socket
+	// acked; `sockets` then counts the replies. Clients SHOULD treat false as
+	// "some clients may not have received or acknowledged the event".
+	Complete      bool `protobuf:"varint,5,opt,name=complete,proto3" json:"complete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmitWithAckResponse) Reset() {
+	*x = EmitWithAckResponse{}
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmitWithAckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmitWithAckResponse) ProtoMessage() {}
+
+func (x *EmitWithAckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmitWithAckResponse.ProtoReflect.Descriptor instead.
+func (*EmitWithAckResponse) Descriptor() ([]byte, []int) {
+	return file_emitgate_v1_emitter_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *EmitWithAckResponse) GetSockets() uint32 {
+	if x != nil {
+		return x.Sockets
+	}
+	return 0
+}
+
+func (x *EmitWithAckResponse) GetAcks() []*Argument {
+	if x != nil {
+		return x.Acks
+	}
+	return nil
+}
+
+func (x *EmitWithAckResponse) GetServers() uint32 {
+	if x != nil {
+		return x.Servers
+	}
+	return 0
+}
+
+func (x *EmitWithAckResponse) GetServersExpected() uint32 {
+	if x != nil {
+		return x.ServersExpected
+	}
+	return 0
+}
+
+func (x *EmitWithAckResponse) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
+}
+
+// Handshake is the connection details a Socket.IO server kept for a socket,
+// without anything that holds users' secrets.
+type Handshake struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The HTTP headers of the connection request, by lower-case name. The
+	// `cookie` and `authorization` headers MUST NOT be returned. A header
+	// with several values has them joined with ", ".
+	Headers map[string]string `protobuf:"bytes,1,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// When the connection was made, as the server's date string.
+	Time string `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// The client's remote address, as the server saw it.
+	Address string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	// Whether the connection is cross-domain.
+	Xdomain bool `protobuf:"varint,4,opt,name=xdomain,proto3" json:"xdomain,omitempty"`
+	// Whether the connection is over TLS.
+	Secure bool `protobuf:"varint,5,opt,name=secure,proto3" json:"secure,omitempty"`
+	// When the connection was made, in milliseconds since the Unix epoch.
+	Issued int64 `protobuf:"varint,6,opt,name=issued,proto3" json:"issued,omitempty"`
+	// The request URL of the connection.
+	Url string `protobuf:"bytes,7,opt,name=url,proto3" json:"url,omitempty"`
+	// The query parameters of the connection, by name. A parameter given
+	// several times has its values joined with ",".
+	Query         map[string]string `protobuf:"bytes,8,rep,name=query,proto3" json:"query,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Handshake) Reset() {
+	*x = Handshake{}
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Handshake) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Handshake) ProtoMessage() {}
+
+func (x *Handshake) ProtoReflect() protoreflect.Message {
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Handshake.ProtoReflect.Descriptor instead.
+func (*Handshake) Descriptor() ([]byte, []int) {
+	return file_emitgate_v1_emitter_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Handshake) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *Handshake) GetTime() string {
+	if x != nil {
+		return x.Time
+	}
+	return ""
+}
+
+func (x *Handshake) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Handshake) GetXdomain() bool {
+	if x != nil {
+		return x.Xdomain
+	}
+	return false
+}
+
+func (x *Handshake) GetSecure() bool {
+	if x != nil {
+		return x.Secure
+	}
+	return false
+}
+
+func (x *Handshake) GetIssued() int64 {
+	if x != nil {
+		return x.Issued
+	}
+	return 0
+}
+
+func (x *Handshake) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *Handshake) GetQuery() map[string]string {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
+// RemoteSocket is one socket that a Socket.IO server reported.
+type RemoteSocket struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The socket id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The rooms the socket is in, its own id included.
+	Rooms []string `protobuf:"bytes,2,rep,name=rooms,proto3" json:"rooms,omitempty"`
+	// The socket's `socket.data`, as JSON. When the data holds values JSON
+	// cannot carry (binary, integers beyond ±2^53), this is their JSON-like
+	// approximation and `data_msgpack` is set too.
+	Data *structpb.Value `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	// The connection details, without `auth`, `cookie` or `authorization`.
+	Handshake *Handshake `protobuf:"bytes,4,opt,name=handshake,proto3" json:"handshake,omitempty"`
+	// The exact MessagePack encoding of `socket.data`, set only when `data`
+	// cannot represent it exactly. Clients that need binary or 64-bit
+	// integers SHOULD decode this field when it is set.
+	DataMsgpack   []byte `protobuf:"bytes,5,opt,name=data_msgpack,json=dataMsgpack,proto3" json:"data_msgpack,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoteSocket) Reset() {
+	*x = RemoteSocket{}
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoteSocket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoteSocket) ProtoMessage() {}
+
+func (x *RemoteSocket) ProtoReflect() protoreflect.Message {
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoteSocket.ProtoReflect.Descriptor instead.
+func (*RemoteSocket) Descriptor() ([]byte, []int) {
+	return file_emitgate_v1_emitter_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RemoteSocket) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RemoteSocket) GetRooms() []string {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
+
+func (x *RemoteSocket) GetData() *structpb.Value {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *RemoteSocket) GetHandshake() *Handshake {
+	if x != nil {
+		return x.Handshake
+	}
+	return nil
+}
+
+func (x *RemoteSocket) GetDataMsgpack() []byte {
+	if x != nil {
+		return x.DataMsgpack
+	}
+	return nil
+}
+
+// FetchSocketsRequest selects sockets to report.
+type FetchSocketsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The configured target. Empty selects the default target.
+	Target string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// The Socket.IO namespace. Empty selects "/".
+	Namespace string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// Selects the sockets in at least one of these rooms; empty selects every
+	// socket of the namespace.
+	Rooms []string `protobuf:"bytes,3,rep,name=rooms,proto3" json:"rooms,omitempty"`
+	// Sockets in any of these rooms are not selected.
+	ExceptRooms []string `protobuf:"bytes,4,rep,name=except_rooms,json=exceptRooms,proto3" json:"except_rooms,omitempty"`
+	// How long to wait for the servers, in milliseconds, with the rules of
+	// EmitWithAckRequest.timeout_ms.
+	TimeoutMs     uint32 `protobuf:"varint,5,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchSocketsRequest) Reset() {
+	*x = FetchSocketsRequest{}
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchSocketsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchSocketsRequest) ProtoMessage() {}
+
+func (x *FetchSocketsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchSocketsRequest.ProtoReflect.Descriptor instead.
+func (*FetchSocketsRequest) Descriptor() ([]byte, []int) {
+	return file_emitgate_v1_emitter_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *FetchSocketsRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *FetchSocketsRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *FetchSocketsRequest) GetRooms() []string {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
+
+func (x *FetchSocketsRequest) GetExceptRooms() []string {
+	if x != nil {
+		return x.ExceptRooms
+	}
+	return nil
+}
+
+func (x *FetchSocketsRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+// FetchSocketsResponse reports the sockets the servers returned.
+type FetchSocketsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sockets, in the order the servers' answers arrived.
+	Sockets []*RemoteSocket `protobuf:"bytes,1,rep,name=sockets,proto3" json:"sockets,omitempty"`
+	// How many servers answered.
+	Servers uint32 `protobuf:"varint,2,opt,name=servers,proto3" json:"servers,omitempty"`
+	// How many servers were expected to answer.
+	ServersExpected uint32 `protobuf:"varint,3,opt,name=servers_expected,json=serversExpected,proto3" json:"servers_expected,omitempty"`
+	// True when every expected server answered before the timeout.
+	Complete bool `protobuf:"varint,4,opt,name=complete,proto3" json:"complete,omitempty"`
+	// True when the servers returned more sockets than the gateway's
+	// `feedback_max_sockets`: `sockets` holds the first ones only. Clients
+	// SHOULD narrow the selection (rooms) when it is set.
+	Truncated     bool `protobuf:"varint,5,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchSocketsResponse) Reset() {
+	*x = FetchSocketsResponse{}
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchSocketsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchSocketsResponse) ProtoMessage() {}
+
+func (x *FetchSocketsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchSocketsResponse.ProtoReflect.Descriptor instead.
+func (*FetchSocketsResponse) Descriptor() ([]byte, []int) {
+	return file_emitgate_v1_emitter_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *FetchSocketsResponse) GetSockets() []*RemoteSocket {
+	if x != nil {
+		return x.Sockets
+	}
+	return nil
+}
+
+func (x *FetchSocketsResponse) GetServers() uint32 {
+	if x != nil {
+		return x.Servers
+	}
+	return 0
+}
+
+func (x *FetchSocketsResponse) GetServersExpected() uint32 {
+	if x != nil {
+		return x.ServersExpected
+	}
+	return 0
+}
+
+func (x *FetchSocketsResponse) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
+}
+
+func (x *FetchSocketsResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+// AllRoomsRequest selects a namespace whose rooms to list.
+type AllRoomsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The configured target. Empty selects the default target.
+	Target string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// The Socket.IO namespace. Empty selects "/".
+	Namespace string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// How long to wait for the servers, in milliseconds, with the rules of
+	// EmitWithAckRequest.timeout_ms.
+	TimeoutMs     uint32 `protobuf:"varint,3,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllRoomsRequest) Reset() {
+	*x = AllRoomsRequest{}
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllRoomsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllRoomsRequest) ProtoMessage() {}
+
+func (x *AllRoomsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllRoomsRequest.ProtoReflect.Descriptor instead.
+func (*AllRoomsRequest) Descriptor() ([]byte, []int) {
+	return file_emitgate_v1_emitter_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *AllRoomsRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *AllRoomsRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *AllRoomsRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+// AllRoomsResponse lists the rooms of a namespace.
+type AllRoomsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The union of every answering server's rooms, sorted, without
+	// duplicates. As in Socket.IO, every socket's own id is a room too.
+	Rooms []string `protobuf:"bytes,1,rep,name=rooms,proto3" json:"rooms,omitempty"`
+	// How many servers answered.
+	Servers uint32 `protobuf:"varint,2,opt,name=servers,proto3" json:"servers,omitempty"`
+	// How many servers were expected to answer.
+	ServersExpected uint32 `protobuf:"varint,3,opt,name=servers_expected,json=serversExpected,proto3" json:"servers_expected,omitempty"`
+	// True when every expected server answered before the timeout.
+	Complete bool `protobuf:"varint,4,opt,name=complete,proto3" json:"complete,omitempty"`
+	// True when the union held more rooms than the gateway's
+	// `feedback_max_sockets`: `rooms` holds the first ones only.
+	Truncated     bool `protobuf:"varint,5,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllRoomsResponse) Reset() {
+	*x = AllRoomsResponse{}
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllRoomsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllRoomsResponse) ProtoMessage() {}
+
+func (x *AllRoomsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllRoomsResponse.ProtoReflect.Descriptor instead.
+func (*AllRoomsResponse) Descriptor() ([]byte, []int) {
+	return file_emitgate_v1_emitter_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *AllRoomsResponse) GetRooms() []string {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
+
+func (x *AllRoomsResponse) GetServers() uint32 {
+	if x != nil {
+		return x.Servers
+	}
+	return 0
+}
+
+func (x *AllRoomsResponse) GetServersExpected() uint32 {
+	if x != nil {
+		return x.ServersExpected
+	}
+	return 0
+}
+
+func (x *AllRoomsResponse) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
+}
+
+func (x *AllRoomsResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+// ServerCountRequest selects a namespace whose servers to count.
+type ServerCountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The configured target. Empty selects the default target.
+	Target string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// The Socket.IO namespace. Empty selects "/".
+	Namespace     string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerCountRequest) Reset() {
+	*x = ServerCountRequest{}
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerCountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerCountRequest) ProtoMessage() {}
+
+func (x *ServerCountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerCountRequest.ProtoReflect.Descriptor instead.
+func (*ServerCountRequest) Descriptor() ([]byte, []int) {
+	return file_emitgate_v1_emitter_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ServerCountRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ServerCountRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+// ServerCountResponse reports how many servers listen on a namespace.
+type ServerCountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The number of Socket.IO servers subscribed to the namespace, the
+	// gateway itself excluded.
+	Servers       uint32 `protobuf:"varint,1,opt,name=servers,proto3" json:"servers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerCountResponse) Reset() {
+	*x = ServerCountResponse{}
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerCountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerCountResponse) ProtoMessage() {}
+
+func (x *ServerCountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerCountResponse.ProtoReflect.Descriptor instead.
+func (*ServerCountResponse) Descriptor() ([]byte, []int) {
+	return file_emitgate_v1_emitter_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ServerCountResponse) GetServers() uint32 {
+	if x != nil {
+		return x.Servers
+	}
+	return 0
+}
+
+// ServerSideEmitWithAckRequest sends an event to the servers' handlers with
+// a callback.
+type ServerSideEmitWithAckRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The configured target. Empty selects the default target.
+	Target string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// The Socket.IO namespace whose handlers receive the event. Empty selects
+	// "/".
+	Namespace string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// The event name, with the rules of ServerSideEmitRequest.event.
+	Event string `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
+	// The event arguments, in order, with the rules of
+	// ServerSideEmitRequest.args. The callback is added after them.
+	Args []*Argument `protobuf:"bytes,4,rep,name=args,proto3" json:"args,omitempty"`
+	// How long to wait for the servers, in milliseconds, with the rules of
+	// EmitWithAckRequest.timeout_ms.
+	TimeoutMs     uint32 `protobuf:"varint,5,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerSideEmitWithAckRequest) Reset() {
+	*x = ServerSideEmitWithAckRequest{}
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerSideEmitWithAckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerSideEmitWithAckRequest) ProtoMessage() {}
+
+func (x *ServerSideEmitWithAckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerSideEmitWithAckRequest.ProtoReflect.Descriptor instead.
+func (*ServerSideEmitWithAckRequest) Descriptor() ([]byte, []int) {
+	return file_emitgate_v1_emitter_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ServerSideEmitWithAckRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ServerSideEmitWithAckRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ServerSideEmitWithAckRequest) GetEvent() string {
+	if x != nil {
+		return x.Event
+	}
+	return ""
+}
+
+func (x *ServerSideEmitWithAckRequest) GetArgs() []*Argument {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *ServerSideEmitWithAckRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+// ServerReply is one server's answer to a ServerSideEmitWithAck.
+type ServerReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The first argument the server's handler passed to the callback, with
+	// the encodings of EmitWithAckResponse.acks.
+	Reply *Argument `protobuf:"bytes,1,opt,name=reply,proto3" json:"reply,omitempty"`
+	// The answering server's adapter uid, where the dialect tells it; empty
+	// otherwise.
+	Server        string `protobuf:"bytes,2,opt,name=server,proto3" json:"server,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerReply) Reset() {
+	*x = ServerReply{}
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerReply) ProtoMessage() {}
+
+func (x *ServerReply) ProtoReflect() protoreflect.Message {
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerReply.ProtoReflect.Descriptor instead.
+func (*ServerReply) Descriptor() ([]byte, []int) {
+	return file_emitgate_v1_emitter_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ServerReply) GetReply() *Argument {
+	if x != nil {
+		return x.Reply
+	}
+	return nil
+}
+
+func (x *ServerReply) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
+}
+
+// ServerSideEmitWithAckResponse reports the servers' replies.
+type ServerSideEmitWithAckResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Each answering server's reply, in arrival order.
+	Replies []*ServerReply `protobuf:"bytes,1,rep,name=replies,proto3" json:"replies,omitempty"`
+	// How many servers were expected to answer.
+	ServersExpected uint32 `protobuf:"varint,2,opt,name=servers_expected,json=serversExpected,proto3" json:"servers_expected,omitempty"`
+	// True when every expected server replied before the timeout.
+	Complete      bool `protobuf:"varint,3,opt,name=complete,proto3" json:"complete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerSideEmitWithAckResponse) Reset() {
+	*x = ServerSideEmitWithAckResponse{}
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerSideEmitWithAckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerSideEmitWithAckResponse) ProtoMessage() {}
+
+func (x *ServerSideEmitWithAckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_emitgate_v1_emitter_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerSideEmitWithAckResponse.ProtoReflect.Descriptor instead.
+func (*ServerSideEmitWithAckResponse) Descriptor() ([]byte, []int) {
+	return file_emitgate_v1_emitter_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ServerSideEmitWithAckResponse) GetReplies() []*ServerReply {
+	if x != nil {
+		return x.Replies
+	}
+	return nil
+}
+
+func (x *ServerSideEmitWithAckResponse) GetServersExpected() uint32 {
+	if x != nil {
+		return x.ServersExpected
+	}
+	return 0
+}
+
+func (x *ServerSideEmitWithAckResponse) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
+}
+
 var File_emitgate_v1_emitter_proto protoreflect.FileDescriptor
 
 const file_emitgate_v1_emitter_proto_rawDesc = "" +
@@ -1718,7 +2739,84 @@ const file_emitgate_v1_emitter_proto_rawDesc = "" +
 	"\x16ServerSideEmitResponse\x12\x1c\n" +
 	"\treceivers\x18\x01 \x01(\x04R\treceivers\x12\x1c\n" +
 	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12\x1b\n" +
-	"\tstream_id\x18\x03 \x01(\tR\bstreamId2\xcb\x04\n" +
+	"\tstream_id\x18\x03 \x01(\tR\bstreamId\"\xa8\x01\n" +
+	"\x12EmitWithAckRequest\x12.\n" +
+	"\x04emit\x18\x01 \x01(\v2\x18.emitgate.v1.EmitRequestH\x00R\x04emit\x12=\n" +
+	"\tbroadcast\x18\x02 \x01(\v2\x1d.emitgate.v1.BroadcastRequestH\x00R\tbroadcast\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x03 \x01(\rR\ttimeoutMsB\x04\n" +
+	"\x02op\"\xbb\x01\n" +
+	"\x13EmitWithAckResponse\x12\x18\n" +
+	"\asockets\x18\x01 \x01(\rR\asockets\x12)\n" +
+	"\x04acks\x18\x02 \x03(\v2\x15.emitgate.v1.ArgumentR\x04acks\x12\x18\n" +
+	"\aservers\x18\x03 \x01(\rR\aservers\x12)\n" +
+	"\x10servers_expected\x18\x04 \x01(\rR\x0fserversExpected\x12\x1a\n" +
+	"\bcomplete\x18\x05 \x01(\bR\bcomplete\"\x83\x03\n" +
+	"\tHandshake\x12=\n" +
+	"\aheaders\x18\x01 \x03(\v2#.emitgate.v1.Handshake.HeadersEntryR\aheaders\x12\x12\n" +
+	"\x04time\x18\x02 \x01(\tR\x04time\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x18\n" +
+	"\axdomain\x18\x04 \x01(\bR\axdomain\x12\x16\n" +
+	"\x06secure\x18\x05 \x01(\bR\x06secure\x12\x16\n" +
+	"\x06issued\x18\x06 \x01(\x03R\x06issued\x12\x10\n" +
+	"\x03url\x18\a \x01(\tR\x03url\x127\n" +
+	"\x05query\x18\b \x03(\v2!.emitgate.v1.Handshake.QueryEntryR\x05query\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
+	"\n" +
+	"QueryEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb9\x01\n" +
+	"\fRemoteSocket\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05rooms\x18\x02 \x03(\tR\x05rooms\x12*\n" +
+	"\x04data\x18\x03 \x01(\v2\x16.google.protobuf.ValueR\x04data\x124\n" +
+	"\thandshake\x18\x04 \x01(\v2\x16.emitgate.v1.HandshakeR\thandshake\x12!\n" +
+	"\fdata_msgpack\x18\x05 \x01(\fR\vdataMsgpack\"\xa3\x01\n" +
+	"\x13FetchSocketsRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n" +
+	"\x05rooms\x18\x03 \x03(\tR\x05rooms\x12!\n" +
+	"\fexcept_rooms\x18\x04 \x03(\tR\vexceptRooms\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x05 \x01(\rR\ttimeoutMs\"\xca\x01\n" +
+	"\x14FetchSocketsResponse\x123\n" +
+	"\asockets\x18\x01 \x03(\v2\x19.emitgate.v1.RemoteSocketR\asockets\x12\x18\n" +
+	"\aservers\x18\x02 \x01(\rR\aservers\x12)\n" +
+	"\x10servers_expected\x18\x03 \x01(\rR\x0fserversExpected\x12\x1a\n" +
+	"\bcomplete\x18\x04 \x01(\bR\bcomplete\x12\x1c\n" +
+	"\ttruncated\x18\x05 \x01(\bR\ttruncated\"f\n" +
+	"\x0fAllRoomsRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x03 \x01(\rR\ttimeoutMs\"\xa7\x01\n" +
+	"\x10AllRoomsResponse\x12\x14\n" +
+	"\x05rooms\x18\x01 \x03(\tR\x05rooms\x12\x18\n" +
+	"\aservers\x18\x02 \x01(\rR\aservers\x12)\n" +
+	"\x10servers_expected\x18\x03 \x01(\rR\x0fserversExpected\x12\x1a\n" +
+	"\bcomplete\x18\x04 \x01(\bR\bcomplete\x12\x1c\n" +
+	"\ttruncated\x18\x05 \x01(\bR\ttruncated\"J\n" +
+	"\x12ServerCountRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\"/\n" +
+	"\x13ServerCountResponse\x12\x18\n" +
+	"\aservers\x18\x01 \x01(\rR\aservers\"\xb4\x01\n" +
+	"\x1cServerSideEmitWithAckRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x1c\n" +
+	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x14\n" +
+	"\x05event\x18\x03 \x01(\tR\x05event\x12)\n" +
+	"\x04args\x18\x04 \x03(\v2\x15.emitgate.v1.ArgumentR\x04args\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x05 \x01(\rR\ttimeoutMs\"R\n" +
+	"\vServerReply\x12+\n" +
+	"\x05reply\x18\x01 \x01(\v2\x15.emitgate.v1.ArgumentR\x05reply\x12\x16\n" +
+	"\x06server\x18\x02 \x01(\tR\x06server\"\x9a\x01\n" +
+	"\x1dServerSideEmitWithAckResponse\x122\n" +
+	"\areplies\x18\x01 \x03(\v2\x18.emitgate.v1.ServerReplyR\areplies\x12)\n" +
+	"\x10servers_expected\x18\x02 \x01(\rR\x0fserversExpected\x12\x1a\n" +
+	"\bcomplete\x18\x03 \x01(\bR\bcomplete2\xfd\a\n" +
 	"\x0eEmitterService\x12;\n" +
 	"\x04Emit\x12\x18.emitgate.v1.EmitRequest\x1a\x19.emitgate.v1.EmitResponse\x12J\n" +
 	"\tBroadcast\x12\x1d.emitgate.v1.BroadcastRequest\x1a\x1e.emitgate.v1.BroadcastResponse\x12J\n" +
@@ -1726,7 +2824,12 @@ const file_emitgate_v1_emitter_proto_rawDesc = "" +
 	"\vSocketsJoin\x12\x1f.emitgate.v1.SocketsJoinRequest\x1a .emitgate.v1.SocketsJoinResponse\x12S\n" +
 	"\fSocketsLeave\x12 .emitgate.v1.SocketsLeaveRequest\x1a!.emitgate.v1.SocketsLeaveResponse\x12b\n" +
 	"\x11DisconnectSockets\x12%.emitgate.v1.DisconnectSocketsRequest\x1a&.emitgate.v1.DisconnectSocketsResponse\x12Y\n" +
-	"\x0eServerSideEmit\x12\".emitgate.v1.ServerSideEmitRequest\x1a#.emitgate.v1.ServerSideEmitResponseB\xac\x01\n" +
+	"\x0eServerSideEmit\x12\".emitgate.v1.ServerSideEmitRequest\x1a#.emitgate.v1.ServerSideEmitResponse\x12P\n" +
+	"\vEmitWithAck\x12\x1f.emitgate.v1.EmitWithAckRequest\x1a .emitgate.v1.EmitWithAckResponse\x12S\n" +
+	"\fFetchSockets\x12 .emitgate.v1.FetchSocketsRequest\x1a!.emitgate.v1.FetchSocketsResponse\x12G\n" +
+	"\bAllRooms\x12\x1c.emitgate.v1.AllRoomsRequest\x1a\x1d.emitgate.v1.AllRoomsResponse\x12P\n" +
+	"\vServerCount\x12\x1f.emitgate.v1.ServerCountRequest\x1a .emitgate.v1.ServerCountResponse\x12n\n" +
+	"\x15ServerSideEmitWithAck\x12).emitgate.v1.ServerSideEmitWithAckRequest\x1a*.emitgate.v1.ServerSideEmitWithAckResponseB\xac\x01\n" +
 	"\x0fcom.emitgate.v1B\fEmitterProtoP\x01Z>github.com/emitgate/emitgate/sdk/go/gen/emitgate/v1;emitgatev1\xa2\x02\x03EXX\xaa\x02\vEmitgate.V1\xca\x02\vEmitgate\\V1\xe2\x02\x17Emitgate\\V1\\GPBMetadata\xea\x02\fEmitgate::V1b\x06proto3"
 
 var (
@@ -1741,31 +2844,46 @@ func file_emitgate_v1_emitter_proto_rawDescGZIP() []byte {
 	return file_emitgate_v1_emitter_proto_rawDescData
 }
 
-var file_emitgate_v1_emitter_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_emitgate_v1_emitter_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_emitgate_v1_emitter_proto_goTypes = []any{
-	(*Argument)(nil),                  // 0: emitgate.v1.Argument
-	(*EmitFlags)(nil),                 // 1: emitgate.v1.EmitFlags
-	(*EmitRequest)(nil),               // 2: emitgate.v1.EmitRequest
-	(*EmitResponse)(nil),              // 3: emitgate.v1.EmitResponse
-	(*BroadcastRequest)(nil),          // 4: emitgate.v1.BroadcastRequest
-	(*BroadcastResponse)(nil),         // 5: emitgate.v1.BroadcastResponse
-	(*BatchItem)(nil),                 // 6: emitgate.v1.BatchItem
-	(*BatchEmitRequest)(nil),          // 7: emitgate.v1.BatchEmitRequest
-	(*FieldViolation)(nil),            // 8: emitgate.v1.FieldViolation
-	(*ItemResult)(nil),                // 9: emitgate.v1.ItemResult
-	(*BatchEmitResponse)(nil),         // 10: emitgate.v1.BatchEmitResponse
-	(*SocketsJoinRequest)(nil),        // 11: emitgate.v1.SocketsJoinRequest
-	(*SocketsJoinResponse)(nil),       // 12: emitgate.v1.SocketsJoinResponse
-	(*SocketsLeaveRequest)(nil),       // 13: emitgate.v1.SocketsLeaveRequest
-	(*SocketsLeaveResponse)(nil),      // 14: emitgate.v1.SocketsLeaveResponse
-	(*DisconnectSocketsRequest)(nil),  // 15: emitgate.v1.DisconnectSocketsRequest
-	(*DisconnectSocketsResponse)(nil), // 16: emitgate.v1.DisconnectSocketsResponse
-	(*ServerSideEmitRequest)(nil),     // 17: emitgate.v1.ServerSideEmitRequest
-	(*ServerSideEmitResponse)(nil),    // 18: emitgate.v1.ServerSideEmitResponse
-	(*structpb.Value)(nil),            // 19: google.protobuf.Value
+	(*Argument)(nil),                      // 0: emitgate.v1.Argument
+	(*EmitFlags)(nil),                     // 1: emitgate.v1.EmitFlags
+	(*EmitRequest)(nil),                   // 2: emitgate.v1.EmitRequest
+	(*EmitResponse)(nil),                  // 3: emitgate.v1.EmitResponse
+	(*BroadcastRequest)(nil),              // 4: emitgate.v1.BroadcastRequest
+	(*BroadcastResponse)(nil),             // 5: emitgate.v1.BroadcastResponse
+	(*BatchItem)(nil),                     // 6: emitgate.v1.BatchItem
+	(*BatchEmitRequest)(nil),              // 7: emitgate.v1.BatchEmitRequest
+	(*FieldViolation)(nil),                // 8: emitgate.v1.FieldViolation
+	(*ItemResult)(nil),                    // 9: emitgate.v1.ItemResult
+	(*BatchEmitResponse)(nil),             // 10: emitgate.v1.BatchEmitResponse
+	(*SocketsJoinRequest)(nil),            // 11: emitgate.v1.SocketsJoinRequest
+	(*SocketsJoinResponse)(nil),           // 12: emitgate.v1.SocketsJoinResponse
+	(*SocketsLeaveRequest)(nil),           // 13: emitgate.v1.SocketsLeaveRequest
+	(*SocketsLeaveResponse)(nil),          // 14: emitgate.v1.SocketsLeaveResponse
+	(*DisconnectSocketsRequest)(nil),      // 15: emitgate.v1.DisconnectSocketsRequest
+	(*DisconnectSocketsResponse)(nil),     // 16: emitgate.v1.DisconnectSocketsResponse
+	(*ServerSideEmitRequest)(nil),         // 17: emitgate.v1.ServerSideEmitRequest
+	(*ServerSideEmitResponse)(nil),        // 18: emitgate.v1.ServerSideEmitResponse
+	(*EmitWithAckRequest)(nil),            // 19: emitgate.v1.EmitWithAckRequest
+	(*EmitWithAckResponse)(nil),           // 20: emitgate.v1.EmitWithAckResponse
+	(*Handshake)(nil),                     // 21: emitgate.v1.Handshake
+	(*RemoteSocket)(nil),                  // 22: emitgate.v1.RemoteSocket
+	(*FetchSocketsRequest)(nil),           // 23: emitgate.v1.FetchSocketsRequest
+	(*FetchSocketsResponse)(nil),          // 24: emitgate.v1.FetchSocketsResponse
+	(*AllRoomsRequest)(nil),               // 25: emitgate.v1.AllRoomsRequest
+	(*AllRoomsResponse)(nil),              // 26: emitgate.v1.AllRoomsResponse
+	(*ServerCountRequest)(nil),            // 27: emitgate.v1.ServerCountRequest
+	(*ServerCountResponse)(nil),           // 28: emitgate.v1.ServerCountResponse
+	(*ServerSideEmitWithAckRequest)(nil),  // 29: emitgate.v1.ServerSideEmitWithAckRequest
+	(*ServerReply)(nil),                   // 30: emitgate.v1.ServerReply
+	(*ServerSideEmitWithAckResponse)(nil), // 31: emitgate.v1.ServerSideEmitWithAckResponse
+	nil,                                   // 32: emitgate.v1.Handshake.HeadersEntry
+	nil,                                   // 33: emitgate.v1.Handshake.QueryEntry
+	(*structpb.Value)(nil),                // 34: google.protobuf.Value
 }
 var file_emitgate_v1_emitter_proto_depIdxs = []int32{
-	19, // 0: emitgate.v1.Argument.value:type_name -> google.protobuf.Value
+	34, // 0: emitgate.v1.Argument.value:type_name -> google.protobuf.Value
 	0,  // 1: emitgate.v1.EmitRequest.args:type_name -> emitgate.v1.Argument
 	1,  // 2: emitgate.v1.EmitRequest.flags:type_name -> emitgate.v1.EmitFlags
 	0,  // 3: emitgate.v1.BroadcastRequest.args:type_name -> emitgate.v1.Argument
@@ -1776,25 +2894,46 @@ var file_emitgate_v1_emitter_proto_depIdxs = []int32{
 	8,  // 8: emitgate.v1.ItemResult.violations:type_name -> emitgate.v1.FieldViolation
 	9,  // 9: emitgate.v1.BatchEmitResponse.results:type_name -> emitgate.v1.ItemResult
 	0,  // 10: emitgate.v1.ServerSideEmitRequest.args:type_name -> emitgate.v1.Argument
-	2,  // 11: emitgate.v1.EmitterService.Emit:input_type -> emitgate.v1.EmitRequest
-	4,  // 12: emitgate.v1.EmitterService.Broadcast:input_type -> emitgate.v1.BroadcastRequest
-	7,  // 13: emitgate.v1.EmitterService.BatchEmit:input_type -> emitgate.v1.BatchEmitRequest
-	11, // 14: emitgate.v1.EmitterService.SocketsJoin:input_type -> emitgate.v1.SocketsJoinRequest
-	13, // 15: emitgate.v1.EmitterService.SocketsLeave:input_type -> emitgate.v1.SocketsLeaveRequest
-	15, // 16: emitgate.v1.EmitterService.DisconnectSockets:input_type -> emitgate.v1.DisconnectSocketsRequest
-	17, // 17: emitgate.v1.EmitterService.ServerSideEmit:input_type -> emitgate.v1.ServerSideEmitRequest
-	3,  // 18: emitgate.v1.EmitterService.Emit:output_type -> emitgate.v1.EmitResponse
-	5,  // 19: emitgate.v1.EmitterService.Broadcast:output_type -> emitgate.v1.BroadcastResponse
-	10, // 20: emitgate.v1.EmitterService.BatchEmit:output_type -> emitgate.v1.BatchEmitResponse
-	12, // 21: emitgate.v1.EmitterService.SocketsJoin:output_type -> emitgate.v1.SocketsJoinResponse
-	14, // 22: emitgate.v1.EmitterService.SocketsLeave:output_type -> emitgate.v1.SocketsLeaveResponse
-	16, // 23: emitgate.v1.EmitterService.DisconnectSockets:output_type -> emitgate.v1.DisconnectSocketsResponse
-	18, // 24: emitgate.v1.EmitterService.ServerSideEmit:output_type -> emitgate.v1.ServerSideEmitResponse
-	18, // [18:25] is the sub-list for method output_type
-	11, // [11:18] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	2,  // 11: emitgate.v1.EmitWithAckRequest.emit:type_name -> emitgate.v1.EmitRequest
+	4,  // 12: emitgate.v1.EmitWithAckRequest.broadcast:type_name -> emitgate.v1.BroadcastRequest
+	0,  // 13: emitgate.v1.EmitWithAckResponse.acks:type_name -> emitgate.v1.Argument
+	32, // 14: emitgate.v1.Handshake.headers:type_name -> emitgate.v1.Handshake.HeadersEntry
+	33, // 15: emitgate.v1.Handshake.query:type_name -> emitgate.v1.Handshake.QueryEntry
+	34, // 16: emitgate.v1.RemoteSocket.data:type_name -> google.protobuf.Value
+	21, // 17: emitgate.v1.RemoteSocket.handshake:type_name -> emitgate.v1.Handshake
+	22, // 18: emitgate.v1.FetchSocketsResponse.sockets:type_name -> emitgate.v1.RemoteSocket
+	0,  // 19: emitgate.v1.ServerSideEmitWithAckRequest.args:type_name -> emitgate.v1.Argument
+	0,  // 20: emitgate.v1.ServerReply.reply:type_name -> emitgate.v1.Argument
+	30, // 21: emitgate.v1.ServerSideEmitWithAckResponse.replies:type_name -> emitgate.v1.ServerReply
+	2,  // 22: emitgate.v1.EmitterService.Emit:input_type -> emitgate.v1.EmitRequest
+	4,  // 23: emitgate.v1.EmitterService.Broadcast:input_type -> emitgate.v1.BroadcastRequest
+	7,  // 24: emitgate.v1.EmitterService.BatchEmit:input_type -> emitgate.v1.BatchEmitRequest
+	11, // 25: emitgate.v1.EmitterService.SocketsJoin:input_type -> emitgate.v1.SocketsJoinRequest
+	13, // 26: emitgate.v1.EmitterService.SocketsLeave:input_type -> emitgate.v1.SocketsLeaveRequest
+	15, // 27: emitgate.v1.EmitterService.DisconnectSockets:input_type -> emitgate.v1.DisconnectSocketsRequest
+	17, // 28: emitgate.v1.EmitterService.ServerSideEmit:input_type -> emitgate.v1.ServerSideEmitRequest
+	19, // 29: emitgate.v1.EmitterService.EmitWithAck:input_type -> emitgate.v1.EmitWithAckRequest
+	23, // 30: emitgate.v1.EmitterService.FetchSockets:input_type -> emitgate.v1.FetchSocketsRequest
+	25, // 31: emitgate.v1.EmitterService.AllRooms:input_type -> emitgate.v1.AllRoomsRequest
+	27, // 32: emitgate.v1.EmitterService.ServerCount:input_type -> emitgate.v1.ServerCountRequest
+	29, // 33: emitgate.v1.EmitterService.ServerSideEmitWithAck:input_type -> emitgate.v1.ServerSideEmitWithAckRequest
+	3,  // 34: emitgate.v1.EmitterService.Emit:output_type -> emitgate.v1.EmitResponse
+	5,  // 35: emitgate.v1.EmitterService.Broadcast:output_type -> emitgate.v1.BroadcastResponse
+	10, // 36: emitgate.v1.EmitterService.BatchEmit:output_type -> emitgate.v1.BatchEmitResponse
+	12, // 37: emitgate.v1.EmitterService.SocketsJoin:output_type -> emitgate.v1.SocketsJoinResponse
+	14, // 38: emitgate.v1.EmitterService.SocketsLeave:output_type -> emitgate.v1.SocketsLeaveResponse
+	16, // 39: emitgate.v1.EmitterService.DisconnectSockets:output_type -> emitgate.v1.DisconnectSocketsResponse
+	18, // 40: emitgate.v1.EmitterService.ServerSideEmit:output_type -> emitgate.v1.ServerSideEmitResponse
+	20, // 41: emitgate.v1.EmitterService.EmitWithAck:output_type -> emitgate.v1.EmitWithAckResponse
+	24, // 42: emitgate.v1.EmitterService.FetchSockets:output_type -> emitgate.v1.FetchSocketsResponse
+	26, // 43: emitgate.v1.EmitterService.AllRooms:output_type -> emitgate.v1.AllRoomsResponse
+	28, // 44: emitgate.v1.EmitterService.ServerCount:output_type -> emitgate.v1.ServerCountResponse
+	31, // 45: emitgate.v1.EmitterService.ServerSideEmitWithAck:output_type -> emitgate.v1.ServerSideEmitWithAckResponse
+	34, // [34:46] is the sub-list for method output_type
+	22, // [22:34] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_emitgate_v1_emitter_proto_init() }
@@ -1813,13 +2952,17 @@ func file_emitgate_v1_emitter_proto_init() {
 		(*BatchItem_Emit)(nil),
 		(*BatchItem_Broadcast)(nil),
 	}
+	file_emitgate_v1_emitter_proto_msgTypes[19].OneofWrappers = []any{
+		(*EmitWithAckRequest_Emit)(nil),
+		(*EmitWithAckRequest_Broadcast)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_emitgate_v1_emitter_proto_rawDesc), len(file_emitgate_v1_emitter_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,13 +46,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	EmitterService_Emit_FullMethodName              = "/emitgate.v1.EmitterService/Emit"
-	EmitterService_Broadcast_FullMethodName         = "/emitgate.v1.EmitterService/Broadcast"
-	EmitterService_BatchEmit_FullMethodName         = "/emitgate.v1.EmitterService/BatchEmit"
-	EmitterService_SocketsJoin_FullMethodName       = "/emitgate.v1.EmitterService/SocketsJoin"
-	EmitterService_SocketsLeave_FullMethodName      = "/emitgate.v1.EmitterService/SocketsLeave"
-	EmitterService_DisconnectSockets_FullMethodName = "/emitgate.v1.EmitterService/DisconnectSockets"
-	EmitterService_ServerSideEmit_FullMethodName    = "/emitgate.v1.EmitterService/ServerSideEmit"
+	EmitterService_Emit_FullMethodName                  = "/emitgate.v1.EmitterService/Emit"
+	EmitterService_Broadcast_FullMethodName             = "/emitgate.v1.EmitterService/Broadcast"
+	EmitterService_BatchEmit_FullMethodName             = "/emitgate.v1.EmitterService/BatchEmit"
+	EmitterService_SocketsJoin_FullMethodName           = "/emitgate.v1.EmitterService/SocketsJoin"
+	EmitterService_SocketsLeave_FullMethodName          = "/emitgate.v1.EmitterService/SocketsLeave"
+	EmitterService_DisconnectSockets_FullMethodName     = "/emitgate.v1.EmitterService/DisconnectSockets"
+	EmitterService_ServerSideEmit_FullMethodName        = "/emitgate.v1.EmitterService/ServerSideEmit"
+	EmitterService_EmitWithAck_FullMethodName           = "/emitgate.v1.EmitterService/EmitWithAck"
+	EmitterService_FetchSockets_FullMethodName          = "/emitgate.v1.EmitterService/FetchSockets"
+	EmitterService_AllRooms_FullMethodName              = "/emitgate.v1.EmitterService/AllRooms"
+	EmitterService_ServerCount_FullMethodName           = "/emitgate.v1.EmitterService/ServerCount"
+	EmitterService_ServerSideEmitWithAck_FullMethodName = "/emitgate.v1.EmitterService/ServerSideEmitWithAck"
 )
 
 // EmitterServiceClient is the client API for EmitterService service.
@@ -86,6 +91,31 @@ type EmitterServiceClient interface {
 	// ServerSideEmit sends an event to the Socket.IO servers themselves: it
 	// reaches their `io.of(namespace).on(event, ...)` handlers, not clients.
 	ServerSideEmit(ctx context.Context, in *ServerSideEmitRequest, opts ...grpc.CallOption) (*ServerSideEmitResponse, error)
+	// EmitWithAck sends one event, like Emit or Broadcast, with an
+	// acknowledgement callback on every matching client, and gathers the
+	// clients' ack replies until every Socket.IO server has reported its count
+	// and every counted client has acked, or until the timeout. A timeout is
+	// not an error: the response carries what arrived, with `complete = false`.
+	// Dialects that cannot carry acks answer UNIMPLEMENTED before anything is
+	// published.
+	EmitWithAck(ctx context.Context, in *EmitWithAckRequest, opts ...grpc.CallOption) (*EmitWithAckResponse, error)
+	// FetchSockets asks every Socket.IO server for its sockets that match the
+	// selection, and returns their ids, rooms, `socket.data` and handshake.
+	// The handshake MUST NOT carry `auth` nor the `cookie` and `authorization`
+	// headers. Because it reads user data, an API key whose `rpcs` scope lists
+	// RPCs MUST name FetchSockets to call it.
+	FetchSockets(ctx context.Context, in *FetchSocketsRequest, opts ...grpc.CallOption) (*FetchSocketsResponse, error)
+	// AllRooms asks every Socket.IO server for the rooms of a namespace and
+	// returns their union.
+	AllRooms(ctx context.Context, in *AllRoomsRequest, opts ...grpc.CallOption) (*AllRoomsResponse, error)
+	// ServerCount returns how many Socket.IO servers listen on a namespace,
+	// read from Redis without a round-trip to the servers.
+	ServerCount(ctx context.Context, in *ServerCountRequest, opts ...grpc.CallOption) (*ServerCountResponse, error)
+	// ServerSideEmitWithAck sends an event to the Socket.IO servers' handlers
+	// with a callback, and gathers each server's reply until every server has
+	// answered or the timeout elapses. A server whose handler does not call
+	// the callback never answers; the response then has `complete = false`.
+	ServerSideEmitWithAck(ctx context.Context, in *ServerSideEmitWithAckRequest, opts ...grpc.CallOption) (*ServerSideEmitWithAckResponse, error)
 }
 
 type emitterServiceClient struct {
@@ -166,6 +196,56 @@ func (c *emitterServiceClient) ServerSideEmit(ctx context.Context, in *ServerSid
 	return out, nil
 }
 
+func (c *emitterServiceClient) EmitWithAck(ctx context.Context, in *EmitWithAckRequest, opts ...grpc.CallOption) (*EmitWithAckResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EmitWithAckResponse)
+	err := c.cc.Invoke(ctx, EmitterService_EmitWithAck_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *emitterServiceClient) FetchSockets(ctx context.Context, in *FetchSocketsRequest, opts ...grpc.CallOption) (*FetchSocketsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FetchSocketsResponse)
+	err := c.cc.Invoke(ctx, EmitterService_FetchSockets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *emitterServiceClient) AllRooms(ctx context.Context, in *AllRoomsRequest, opts ...grpc.CallOption) (*AllRoomsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AllRoomsResponse)
+	err := c.cc.Invoke(ctx, EmitterService_AllRooms_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *emitterServiceClient) ServerCount(ctx context.Context, in *ServerCountRequest, opts ...grpc.CallOption) (*ServerCountResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ServerCountResponse)
+	err := c.cc.Invoke(ctx, EmitterService_ServerCount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *emitterServiceClient) ServerSideEmitWithAck(ctx context.Context, in *ServerSideEmitWithAckRequest, opts ...grpc.CallOption) (*ServerSideEmitWithAckResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ServerSideEmitWithAckResponse)
+	err := c.cc.Invoke(ctx, EmitterService_ServerSideEmitWithAck_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EmitterServiceServer is the server API for EmitterService service.
 // All implementations must embed UnimplementedEmitterServiceServer
 // for forward compatibility.
@@ -197,6 +277,31 @@ type EmitterServiceServer interface {
 	// ServerSideEmit sends an event to the Socket.IO servers themselves: it
 	// reaches their `io.of(namespace).on(event, ...)` handlers, not clients.
 	ServerSideEmit(context.Context, *ServerSideEmitRequest) (*ServerSideEmitResponse, error)
+	// EmitWithAck sends one event, like Emit or Broadcast, with an
+	// acknowledgement callback on every matching client, and gathers the
+	// clients' ack replies until every Socket.IO server has reported its count
+	// and every counted client has acked, or until the timeout. A timeout is
+	// not an error: the response carries what arrived, with `complete = false`.
+	// Dialects that cannot carry acks answer UNIMPLEMENTED before anything is
+	// published.
+	EmitWithAck(context.Context, *EmitWithAckRequest) (*EmitWithAckResponse, error)
+	// FetchSockets asks every Socket.IO server for its sockets that match the
+	// selection, and returns their ids, rooms, `socket.data` and handshake.
+	// The handshake MUST NOT carry `auth` nor the `cookie` and `authorization`
+	// headers. Because it reads user data, an API key whose `rpcs` scope lists
+	// RPCs MUST name FetchSockets to call it.
+	FetchSockets(context.Context, *FetchSocketsRequest) (*FetchSocketsResponse, error)
+	// AllRooms asks every Socket.IO server for the rooms of a namespace and
+	// returns their union.
+	AllRooms(context.Context, *AllRoomsRequest) (*AllRoomsResponse, error)
+	// ServerCount returns how many Socket.IO servers listen on a namespace,
+	// read from Redis without a round-trip to the servers.
+	ServerCount(context.Context, *ServerCountRequest) (*ServerCountResponse, error)
+	// ServerSideEmitWithAck sends an event to the Socket.IO servers' handlers
+	// with a callback, and gathers each server's reply until every server has
+	// answered or the timeout elapses. A server whose handler does not call
+	// the callback never answers; the response then has `complete = false`.
+	ServerSideEmitWithAck(context.Context, *ServerSideEmitWithAckRequest) (*ServerSideEmitWithAckResponse, error)
 	mustEmbedUnimplementedEmitterServiceServer()
 }
 
@@ -227,6 +332,21 @@ func (UnimplementedEmitterServiceServer) DisconnectSockets(context.Context, *Dis
 }
 func (UnimplementedEmitterServiceServer) ServerSideEmit(context.Context, *ServerSideEmitRequest) (*ServerSideEmitResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ServerSideEmit not implemented")
+}
+func (UnimplementedEmitterServiceServer) EmitWithAck(context.Context, *EmitWithAckRequest) (*EmitWithAckResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method EmitWithAck not implemented")
+}
+func (UnimplementedEmitterServiceServer) FetchSockets(context.Context, *FetchSocketsRequest) (*FetchSocketsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method FetchSockets not implemented")
+}
+func (UnimplementedEmitterServiceServer) AllRooms(context.Context, *AllRoomsRequest) (*AllRoomsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AllRooms not implemented")
+}
+func (UnimplementedEmitterServiceServer) ServerCount(context.Context, *ServerCountRequest) (*ServerCountResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ServerCount not implemented")
+}
+func (UnimplementedEmitterServiceServer) ServerSideEmitWithAck(context.Context, *ServerSideEmitWithAckRequest) (*ServerSideEmitWithAckResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ServerSideEmitWithAck not implemented")
 }
 func (UnimplementedEmitterServiceServer) mustEmbedUnimplementedEmitterServiceServer() {}
 func (UnimplementedEmitterServiceServer) testEmbeddedByValue()                        {}
@@ -375,6 +495,96 @@ func _EmitterService_ServerSideEmit_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EmitterService_EmitWithAck_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EmitWithAckRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EmitterServiceServer).EmitWithAck(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EmitterService_EmitWithAck_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EmitterServiceServer).EmitWithAck(ctx, req.(*EmitWithAckRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EmitterService_FetchSockets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FetchSocketsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EmitterServiceServer).FetchSockets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EmitterService_FetchSockets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EmitterServiceServer).FetchSockets(ctx, req.(*FetchSocketsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EmitterService_AllRooms_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AllRoomsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EmitterServiceServer).AllRooms(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EmitterService_AllRooms_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EmitterServiceServer).AllRooms(ctx, req.(*AllRoomsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EmitterService_ServerCount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ServerCountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EmitterServiceServer).ServerCount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EmitterService_ServerCount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EmitterServiceServer).ServerCount(ctx, req.(*ServerCountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EmitterService_ServerSideEmitWithAck_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ServerSideEmitWithAckRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EmitterServiceServer).ServerSideEmitWithAck(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EmitterService_ServerSideEmitWithAck_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EmitterServiceServer).ServerSideEmitWithAck(ctx, req.(*ServerSideEmitWithAckRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // EmitterService_ServiceDesc is the grpc.ServiceDesc for EmitterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -409,6 +619,26 @@ var EmitterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ServerSideEmit",
 			Handler:    _EmitterService_ServerSideEmit_Handler,
+		},
+		{
+			MethodName: "EmitWithAck",
+			Handler:    _EmitterService_EmitWithAck_Handler,
+		},
+		{
+			MethodName: "FetchSockets",
+			Handler:    _EmitterService_FetchSockets_Handler,
+		},
+		{
+			MethodName: "AllRooms",
+			Handler:    _EmitterService_AllRooms_Handler,
+		},
+		{
+			MethodName: "ServerCount",
+			Handler:    _EmitterService_ServerCount_Handler,
+		},
+		{
+			MethodName: "ServerSideEmitWithAck",
+			Handler:    _EmitterService_ServerSideEmitWithAck_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

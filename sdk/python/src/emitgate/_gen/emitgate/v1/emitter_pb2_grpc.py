@@ -75,6 +75,31 @@ class EmitterServiceStub(object):
                 request_serializer=emitgate_dot_v1_dot_emitter__pb2.ServerSideEmitRequest.SerializeToString,
                 response_deserializer=emitgate_dot_v1_dot_emitter__pb2.ServerSideEmitResponse.FromString,
                 _registered_method=True)
+        self.EmitWithAck = channel.unary_unary(
+                '/emitgate.v1.EmitterService/EmitWithAck',
+                request_serializer=emitgate_dot_v1_dot_emitter__pb2.EmitWithAckRequest.SerializeToString,
+                response_deserializer=emitgate_dot_v1_dot_emitter__pb2.EmitWithAckResponse.FromString,
+                _registered_method=True)
+        self.FetchSockets = channel.unary_unary(
+                '/emitgate.v1.EmitterService/FetchSockets',
+                request_serializer=emitgate_dot_v1_dot_emitter__pb2.FetchSocketsRequest.SerializeToString,
+                response_deserializer=emitgate_dot_v1_dot_emitter__pb2.FetchSocketsResponse.FromString,
+                _registered_method=True)
+        self.AllRooms = channel.unary_unary(
+                '/emitgate.v1.EmitterService/AllRooms',
+                request_serializer=emitgate_dot_v1_dot_emitter__pb2.AllRoomsRequest.SerializeToString,
+                response_deserializer=emitgate_dot_v1_dot_emitter__pb2.AllRoomsResponse.FromString,
+                _registered_method=True)
+        self.ServerCount = channel.unary_unary(
+                '/emitgate.v1.EmitterService/ServerCount',
+                request_serializer=emitgate_dot_v1_dot_emitter__pb2.ServerCountRequest.SerializeToString,
+                response_deserializer=emitgate_dot_v1_dot_emitter__pb2.ServerCountResponse.FromString,
+                _registered_method=True)
+        self.ServerSideEmitWithAck = channel.unary_unary(
+                '/emitgate.v1.EmitterService/ServerSideEmitWithAck',
+                request_serializer=emitgate_dot_v1_dot_emitter__pb2.ServerSideEmitWithAckRequest.SerializeToString,
+                response_deserializer=emitgate_dot_v1_dot_emitter__pb2.ServerSideEmitWithAckResponse.FromString,
+                _registered_method=True)
 
 
 class EmitterServiceServicer(object):
@@ -141,6 +166,56 @@ class EmitterServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EmitWithAck(self, request, context):
+        """EmitWithAck sends one event, like Emit or Broadcast, with an
+        acknowledgement callback on every matching client, and gathers the
+        clients' ack replies until every Socket.IO server has reported its count
+        and every counted client has acked, or until the timeout. A timeout is
+        not an error: the response carries what arrived, with `complete = false`.
+        Dialects that cannot carry acks answer UNIMPLEMENTED before anything is
+        published.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FetchSockets(self, request, context):
+        """FetchSockets asks every Socket.IO server for its sockets that match the
+        selection, and returns their ids, rooms, `socket.data` and handshake.
+        The handshake MUST NOT carry `auth` nor the `cookie` and `authorization`
+        headers. Because it reads user data, an API key whose `rpcs` scope lists
+        RPCs MUST name FetchSockets to call it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AllRooms(self, request, context):
+        """AllRooms asks every Socket.IO server for the rooms of a namespace and
+        returns their union.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ServerCount(self, request, context):
+        """ServerCount returns how many Socket.IO servers listen on a namespace,
+        read from Redis without a round-trip to the servers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ServerSideEmitWithAck(self, request, context):
+        """ServerSideEmitWithAck sends an event to the Socket.IO servers' handlers
+        with a callback, and gathers each server's reply until every server has
+        answered or the timeout elapses. A server whose handler does not call
+        the callback never answers; the response then has `complete = false`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EmitterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -178,6 +253,31 @@ def add_EmitterServiceServicer_to_server(servicer, server):
                     servicer.ServerSideEmit,
                     request_deserializer=emitgate_dot_v1_dot_emitter__pb2.ServerSideEmitRequest.FromString,
                     response_serializer=emitgate_dot_v1_dot_emitter__pb2.ServerSideEmitResponse.SerializeToString,
+            ),
+            'EmitWithAck': grpc.unary_unary_rpc_method_handler(
+                    servicer.EmitWithAck,
+                    request_deserializer=emitgate_dot_v1_dot_emitter__pb2.EmitWithAckRequest.FromString,
+                    response_serializer=emitgate_dot_v1_dot_emitter__pb2.EmitWithAckResponse.SerializeToString,
+            ),
+            'FetchSockets': grpc.unary_unary_rpc_method_handler(
+                    servicer.FetchSockets,
+                    request_deserializer=emitgate_dot_v1_dot_emitter__pb2.FetchSocketsRequest.FromString,
+                    response_serializer=emitgate_dot_v1_dot_emitter__pb2.FetchSocketsResponse.SerializeToString,
+            ),
+            'AllRooms': grpc.unary_unary_rpc_method_handler(
+                    servicer.AllRooms,
+                    request_deserializer=emitgate_dot_v1_dot_emitter__pb2.AllRoomsRequest.FromString,
+                    response_serializer=emitgate_dot_v1_dot_emitter__pb2.AllRoomsResponse.SerializeToString,
+            ),
+            'ServerCount': grpc.unary_unary_rpc_method_handler(
+                    servicer.ServerCount,
+                    request_deserializer=emitgate_dot_v1_dot_emitter__pb2.ServerCountRequest.FromString,
+                    response_serializer=emitgate_dot_v1_dot_emitter__pb2.ServerCountResponse.SerializeToString,
+            ),
+            'ServerSideEmitWithAck': grpc.unary_unary_rpc_method_handler(
+                    servicer.ServerSideEmitWithAck,
+                    request_deserializer=emitgate_dot_v1_dot_emitter__pb2.ServerSideEmitWithAckRequest.FromString,
+                    response_serializer=emitgate_dot_v1_dot_emitter__pb2.ServerSideEmitWithAckResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -375,6 +475,141 @@ class EmitterService(object):
             '/emitgate.v1.EmitterService/ServerSideEmit',
             emitgate_dot_v1_dot_emitter__pb2.ServerSideEmitRequest.SerializeToString,
             emitgate_dot_v1_dot_emitter__pb2.ServerSideEmitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EmitWithAck(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/emitgate.v1.EmitterService/EmitWithAck',
+            emitgate_dot_v1_dot_emitter__pb2.EmitWithAckRequest.SerializeToString,
+            emitgate_dot_v1_dot_emitter__pb2.EmitWithAckResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchSockets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/emitgate.v1.EmitterService/FetchSockets',
+            emitgate_dot_v1_dot_emitter__pb2.FetchSocketsRequest.SerializeToString,
+            emitgate_dot_v1_dot_emitter__pb2.FetchSocketsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AllRooms(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/emitgate.v1.EmitterService/AllRooms',
+            emitgate_dot_v1_dot_emitter__pb2.AllRoomsRequest.SerializeToString,
+            emitgate_dot_v1_dot_emitter__pb2.AllRoomsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ServerCount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/emitgate.v1.EmitterService/ServerCount',
+            emitgate_dot_v1_dot_emitter__pb2.ServerCountRequest.SerializeToString,
+            emitgate_dot_v1_dot_emitter__pb2.ServerCountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ServerSideEmitWithAck(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/emitgate.v1.EmitterService/ServerSideEmitWithAck',
+            emitgate_dot_v1_dot_emitter__pb2.ServerSideEmitWithAckRequest.SerializeToString,
+            emitgate_dot_v1_dot_emitter__pb2.ServerSideEmitWithAckResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -89,6 +89,36 @@ class EmitterServiceStub:
     """ServerSideEmit sends an event to the Socket.IO servers themselves: it
     reaches their `io.of(namespace).on(event, ...)` handlers, not clients.
     """
+    EmitWithAck: _grpc.UnaryUnaryMultiCallable[_emitter_pb2.EmitWithAckRequest, _emitter_pb2.EmitWithAckResponse]
+    """EmitWithAck sends one event, like Emit or Broadcast, with an
+    acknowledgement callback on every matching client, and gathers the
+    clients' ack replies until every Socket.IO server has reported its count
+    and every counted client has acked, or until the timeout. A timeout is
+    not an error: the response carries what arrived, with `complete = false`.
+    Dialects that cannot carry acks answer UNIMPLEMENTED before anything is
+    published.
+    """
+    FetchSockets: _grpc.UnaryUnaryMultiCallable[_emitter_pb2.FetchSocketsRequest, _emitter_pb2.FetchSocketsResponse]
+    """FetchSockets asks every Socket.IO server for its sockets that match the
+    selection, and returns their ids, rooms, `socket.data` and handshake.
+    The handshake MUST NOT carry `auth` nor the `cookie` and `authorization`
+    headers. Because it reads user data, an API key whose `rpcs` scope lists
+    RPCs MUST name FetchSockets to call it.
+    """
+    AllRooms: _grpc.UnaryUnaryMultiCallable[_emitter_pb2.AllRoomsRequest, _emitter_pb2.AllRoomsResponse]
+    """AllRooms asks every Socket.IO server for the rooms of a namespace and
+    returns their union.
+    """
+    ServerCount: _grpc.UnaryUnaryMultiCallable[_emitter_pb2.ServerCountRequest, _emitter_pb2.ServerCountResponse]
+    """ServerCount returns how many Socket.IO servers listen on a namespace,
+    read from Redis without a round-trip to the servers.
+    """
+    ServerSideEmitWithAck: _grpc.UnaryUnaryMultiCallable[_emitter_pb2.ServerSideEmitWithAckRequest, _emitter_pb2.ServerSideEmitWithAckResponse]
+    """ServerSideEmitWithAck sends an event to the Socket.IO servers' handlers
+    with a callback, and gathers each server's reply until every server has
+    answered or the timeout elapses. A server whose handler does not call
+    the callback never answers; the response then has `complete = false`.
+    """
 
 @_typing.type_check_only
 class EmitterServiceAsyncStub(EmitterServiceStub):
@@ -124,6 +154,36 @@ class EmitterServiceAsyncStub(EmitterServiceStub):
     ServerSideEmit: _aio.UnaryUnaryMultiCallable[_emitter_pb2.ServerSideEmitRequest, _emitter_pb2.ServerSideEmitResponse]  # type: ignore[assignment]
     """ServerSideEmit sends an event to the Socket.IO servers themselves: it
     reaches their `io.of(namespace).on(event, ...)` handlers, not clients.
+    """
+    EmitWithAck: _aio.UnaryUnaryMultiCallable[_emitter_pb2.EmitWithAckRequest, _emitter_pb2.EmitWithAckResponse]  # type: ignore[assignment]
+    """EmitWithAck sends one event, like Emit or Broadcast, with an
+    acknowledgement callback on every matching client, and gathers the
+    clients' ack replies until every Socket.IO server has reported its count
+    and every counted client has acked, or until the timeout. A timeout is
+    not an error: the response carries what arrived, with `complete = false`.
+    Dialects that cannot carry acks answer UNIMPLEMENTED before anything is
+    published.
+    """
+    FetchSockets: _aio.UnaryUnaryMultiCallable[_emitter_pb2.FetchSocketsRequest, _emitter_pb2.FetchSocketsResponse]  # type: ignore[assignment]
+    """FetchSockets asks every Socket.IO server for its sockets that match the
+    selection, and returns their ids, rooms, `socket.data` and handshake.
+    The handshake MUST NOT carry `auth` nor the `cookie` and `authorization`
+    headers. Because it reads user data, an API key whose `rpcs` scope lists
+    RPCs MUST name FetchSockets to call it.
+    """
+    AllRooms: _aio.UnaryUnaryMultiCallable[_emitter_pb2.AllRoomsRequest, _emitter_pb2.AllRoomsResponse]  # type: ignore[assignment]
+    """AllRooms asks every Socket.IO server for the rooms of a namespace and
+    returns their union.
+    """
+    ServerCount: _aio.UnaryUnaryMultiCallable[_emitter_pb2.ServerCountRequest, _emitter_pb2.ServerCountResponse]  # type: ignore[assignment]
+    """ServerCount returns how many Socket.IO servers listen on a namespace,
+    read from Redis without a round-trip to the servers.
+    """
+    ServerSideEmitWithAck: _aio.UnaryUnaryMultiCallable[_emitter_pb2.ServerSideEmitWithAckRequest, _emitter_pb2.ServerSideEmitWithAckResponse]  # type: ignore[assignment]
+    """ServerSideEmitWithAck sends an event to the Socket.IO servers' handlers
+    with a callback, and gathers each server's reply until every server has
+    answered or the timeout elapses. A server whose handler does not call
+    the callback never answers; the response then has `complete = false`.
     """
 
 class EmitterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -199,6 +259,66 @@ class EmitterServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_emitter_pb2.ServerSideEmitResponse, _abc.Awaitable[_emitter_pb2.ServerSideEmitResponse]]:
         """ServerSideEmit sends an event to the Socket.IO servers themselves: it
         reaches their `io.of(namespace).on(event, ...)` handlers, not clients.
+        """
+
+    @_abc_1.abstractmethod
+    def EmitWithAck(
+        self,
+        request: _emitter_pb2.EmitWithAckRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_emitter_pb2.EmitWithAckResponse, _abc.Awaitable[_emitter_pb2.EmitWithAckResponse]]:
+        """EmitWithAck sends one event, like Emit or Broadcast, with an
+        acknowledgement callback on every matching client, and gathers the
+        clients' ack replies until every Socket.IO server has reported its count
+        and every counted client has acked, or until the timeout. A timeout is
+        not an error: the response carries what arrived, with `complete = false`.
+        Dialects that cannot carry acks answer UNIMPLEMENTED before anything is
+        published.
+        """
+
+    @_abc_1.abstractmethod
+    def FetchSockets(
+        self,
+        request: _emitter_pb2.FetchSocketsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_emitter_pb2.FetchSocketsResponse, _abc.Awaitable[_emitter_pb2.FetchSocketsResponse]]:
+        """FetchSockets asks every Socket.IO server for its sockets that match the
+        selection, and returns their ids, rooms, `socket.data` and handshake.
+        The handshake MUST NOT carry `auth` nor the `cookie` and `authorization`
+        headers. Because it reads user data, an API key whose `rpcs` scope lists
+        RPCs MUST name FetchSockets to call it.
+        """
+
+    @_abc_1.abstractmethod
+    def AllRooms(
+        self,
+        request: _emitter_pb2.AllRoomsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_emitter_pb2.AllRoomsResponse, _abc.Awaitable[_emitter_pb2.AllRoomsResponse]]:
+        """AllRooms asks every Socket.IO server for the rooms of a namespace and
+        returns their union.
+        """
+
+    @_abc_1.abstractmethod
+    def ServerCount(
+        self,
+        request: _emitter_pb2.ServerCountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_emitter_pb2.ServerCountResponse, _abc.Awaitable[_emitter_pb2.ServerCountResponse]]:
+        """ServerCount returns how many Socket.IO servers listen on a namespace,
+        read from Redis without a round-trip to the servers.
+        """
+
+    @_abc_1.abstractmethod
+    def ServerSideEmitWithAck(
+        self,
+        request: _emitter_pb2.ServerSideEmitWithAckRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_emitter_pb2.ServerSideEmitWithAckResponse, _abc.Awaitable[_emitter_pb2.ServerSideEmitWithAckResponse]]:
+        """ServerSideEmitWithAck sends an event to the Socket.IO servers' handlers
+        with a callback, and gathers each server's reply until every server has
+        answered or the timeout elapses. A server whose handler does not call
+        the callback never answers; the response then has `complete = false`.
         """
 
 def add_EmitterServiceServicer_to_server(servicer: EmitterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
