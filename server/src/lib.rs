@@ -20,6 +20,7 @@ pub mod grpc_codec;
 pub mod idempotency;
 pub mod message_limit;
 pub mod metrics;
+pub mod sentinel;
 pub mod service;
 pub mod target;
 pub mod tls;
