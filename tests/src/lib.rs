@@ -9,11 +9,12 @@
 //! - [`Capture`]: a Redis PSUBSCRIBE that records every published message.
 //! - [`browser::Browser`]: a real headless Chromium, for the admin console.
 //! - [`failover`]: load, per-node subscribers and health history for the
-//!   failover suites.
+//!   failover suites; [`sentinel::SentinelGroup`]: Redis with Sentinels.
 
 pub mod browser;
 pub mod failover;
 pub mod pki;
+pub mod sentinel;
 pub mod world;
 
 use std::{
