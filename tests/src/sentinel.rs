@@ -8,7 +8,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{STARTUP_TIMEOUT, free_port};
+use crate::free_port;
+
+/// How long the group may take to come up: Sentinels learn replicas from
+/// the master's INFO (every 10 s) and each other from hello messages
+/// (every 2 s), slower on a loaded machine.
+const GROUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The master's name the Sentinels monitor.
 pub const MASTER_NAME: &str = "mymaster";
@@ -223,14 +228,14 @@ async fn try_cmd<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> Optio
     cmd.query_async(&mut c).await.ok()
 }
 
-/// Polls `check` every 20 ms until it holds, failing the test after the
-/// fixtures' startup timeout.
+/// Polls `check` every 20 ms until it holds, failing the test after
+/// [`GROUP_TIMEOUT`].
 async fn wait_until<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    let deadline = Instant::now() + GROUP_TIMEOUT;
     while !check().await {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;

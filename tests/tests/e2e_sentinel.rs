@@ -94,9 +94,9 @@ async fn a_sentinel_failover_under_load_loses_no_acknowledged_event_and_never_wr
     let killed_at = Instant::now();
     group.kill(old_master);
 
-    let (switched_at, new_master) = switches
-        .next(Duration::from_millis(DOWN_AFTER_MS + FAILOVER_TIMEOUT_MS) * 4)
-        .await;
+    // A failover whose election splits the votes is retried after twice
+    // the failover timeout; a loaded machine may need a few rounds.
+    let (switched_at, new_master) = switches.next(Duration::from_secs(60)).await;
     let failover_time = switched_at.duration_since(killed_at);
     assert!(ports[1..].contains(&new_master), "+switch-master names {new_master}");
     let other_replica = *ports[1..].iter().find(|p| **p != new_master).unwrap();
