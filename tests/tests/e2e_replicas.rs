@@ -143,7 +143,10 @@ async fn three_replicas_share_the_calls_and_deliver_each_keyed_call_once_when_on
             .into_inner();
         answers.push(reply.duplicate);
     }
-    let mut c = EmitterServiceClient::new(balanced.clone());
+    // Through a live replica: the balanced channel may still pick the dead one.
+    let mut c = EmitterServiceClient::connect(format!("http://127.0.0.1:{}", replicas[1].port))
+        .await
+        .unwrap();
     subscribers.barrier(&mut c, &[redis.port]).await;
 
     let seen = subscribers.seen();
