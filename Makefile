@@ -1,6 +1,6 @@
 # emitgate — the single entry point for building, running and testing.
 #
-#   make setup     install what is missing (idempotent): redis-server, npm
+#   make setup     install what is missing (idempotent): redis-server, redis-sentinel, npm
 #                  packages (buf, the Socket.IO test harness), grpcurl, helm,
 #                  chromium + Selenium (console test), and each SDK's
 #                  toolchain packages
@@ -50,6 +50,7 @@ setup: setup-system setup-node setup-grpcurl setup-sdks setup-fixtures setup-ben
 setup-system:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
 	command -v node >/dev/null || missing="$$missing nodejs npm"; \
 	command -v go >/dev/null || missing="$$missing golang-go"; \
 	if [ -n "$$missing" ]; then \

@@ -41,6 +41,38 @@ pub struct Cli {
     #[arg(long, env = "EMITGATE_REDIS_URL", value_name = "URL")]
     pub redis_url: Option<String>,
 
+    /// Sentinel: the monitored master's name for the `default` target (with
+    /// --sentinel-url, instead of --redis-url); the gateway asks the Sentinels for the master.
+    #[arg(long, env = "EMITGATE_SENTINEL_MASTER", value_name = "NAME")]
+    pub sentinel_master: Option<String>,
+
+    /// Sentinel: a Sentinel's URL (`redis://host:26379`), repeatable; the variable is comma-separated.
+    #[arg(
+        long = "sentinel-url",
+        env = "EMITGATE_SENTINEL_URLS",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub sentinel_urls: Vec<String>,
+
+    /// Sentinel: the Sentinels' password, for the URLs that carry none.
+    #[arg(
+        long,
+        env = "EMITGATE_SENTINEL_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    pub sentinel_password: Option<String>,
+
+    /// Sentinel: the master's password (its `requirepass`).
+    #[arg(
+        long,
+        env = "EMITGATE_SENTINEL_MASTER_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    pub sentinel_master_password: Option<String>,
+
     /// Channel prefix (the adapter's `key` option) of the `default` target [default: socket.io].
     #[arg(long, env = "EMITGATE_KEY", value_name = "KEY")]
     pub key: Option<String>,
@@ -339,6 +371,9 @@ pub struct TargetConfig {
     pub cluster: bool,
     /// Redis Cluster: more seed nodes, tried after `redis_url`.
     pub cluster_seeds: Vec<String>,
+    /// Redis Sentinel: the master is found through Sentinels (`redis_url`
+    /// is then unused).
+    pub sentinel: Option<crate::sentinel::SentinelConfig>,
     /// socketio-sharded: the servers' `subscriptionMode` (default `static`:
     /// everything on the namespace's main channel, right for every mode).
     pub subscription_mode: Option<crate::codec::sharded::SubscriptionMode>,
@@ -500,6 +535,11 @@ struct FileTarget {
     cluster: bool,
     #[serde(default)]
     cluster_seeds: Vec<String>,
+    sentinel_master: Option<String>,
+    #[serde(default)]
+    sentinel_urls: Vec<String>,
+    sentinel_password: Option<String>,
+    sentinel_master_password: Option<String>,
     subscription_mode: Option<crate::codec::sharded::SubscriptionMode>,
     stream_name: Option<String>,
     stream_count: Option<u32>,
@@ -598,7 +638,18 @@ impl Config {
             if t.name.is_empty() {
                 return Err(bad(format!("{setting}.name"), "must not be empty"));
             }
+            let sentinel = crate::sentinel::SentinelConfig::from_settings(
+                t.sentinel_master,
+                t.sentinel_urls,
+                t.sentinel_password,
+                t.sentinel_master_password,
+            )
+            .map_err(|(option, message)| bad(format!("{setting}.{option}"), message))?;
+            if sentinel.is_some() && t.redis_url.is_some() {
+                return Err(bad(format!("{setting}.redis_url"), SENTINEL_OR_URL));
+            }
             let target = TargetConfig {
+                sentinel,
                 redis_url: t.redis_url.unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned()),
                 dialect: t.dialect,
                 key: t.key.unwrap_or_else(|| DEFAULT_KEY.to_owned()),
@@ -632,12 +683,14 @@ impl Config {
                 data_shape: None,
                 cluster: false,
                 cluster_seeds: Vec::new(),
+                sentinel: None,
                 subscription_mode: None,
                 stream_name: None,
                 stream_count: None,
                 maxlen: None,
             });
-        if apply_target_flags(default, &mut cli) {
+        let sentinel_flags = apply_sentinel_flags(default, &mut cli)?;
+        if apply_target_flags(default, &mut cli) || sentinel_flags {
             check_target(FLAGS, default)?;
         }
 
@@ -775,6 +828,43 @@ fn apply_target_flags(t: &mut TargetConfig, cli: &mut Cli) -> bool {
     *t != before
 }
 
+/// Why a target may not have both `redis_url` and Sentinel settings.
+const SENTINEL_OR_URL: &str = "a target reaches Redis either through redis_url or through Sentinel \
+     (sentinel_master, sentinel_urls), not both";
+
+/// Applies the default target's Sentinel flags over the file's settings;
+/// `--redis-url` alone replaces a Sentinel of the file. Tells whether that
+/// changed the target.
+fn apply_sentinel_flags(t: &mut TargetConfig, cli: &mut Cli) -> Result<bool, ConfigError> {
+    let given = cli.sentinel_master.is_some()
+        || !cli.sentinel_urls.is_empty()
+        || cli.sentinel_password.is_some()
+        || cli.sentinel_master_password.is_some();
+    if !given {
+        return Ok(cli.redis_url.is_some() && t.sentinel.take().is_some());
+    }
+    if cli.redis_url.is_some() {
+        return Err(bad(setting(FLAGS, "redis_url"), SENTINEL_OR_URL));
+    }
+    let current = t.sentinel.take();
+    let (master, urls, password, master_password) = match current {
+        Some(c) => (Some(c.master), c.urls, c.password, c.master_password),
+        None => (None, Vec::new(), None, None),
+    };
+    let flag_urls = std::mem::take(&mut cli.sentinel_urls);
+    t.sentinel = crate::sentinel::SentinelConfig::from_settings(
+        cli.sentinel_master.take().or(master),
+        if flag_urls.is_empty() { urls } else { flag_urls },
+        cli.sentinel_password.take().or(password),
+        cli.sentinel_master_password.take().or(master_password),
+    )
+    .map_err(|(option, message)| match option {
+        "sentinel_urls" => bad("--sentinel-url (EMITGATE_SENTINEL_URLS)", message),
+        option => bad(setting(FLAGS, option), message),
+    })?;
+    Ok(true)
+}
+
 fn positive(setting: &str, value: Option<usize>, default: usize) -> Result<usize, ConfigError> {
     match value {
         Some(0) => Err(bad(setting, "must be greater than 0")),
@@ -845,6 +935,12 @@ fn no_parser_option(dialect: Dialect) -> &'static str {
 
 /// Redis Cluster seeds, and the options of the sharded and streams dialects.
 fn check_cluster_and_stream_options(setting: &str, t: &TargetConfig) -> Result<(), ConfigError> {
+    if t.cluster && t.sentinel.is_some() {
+        return Err(bad(
+            self::setting(setting, "sentinel_master"),
+            "a target is either a Redis Cluster or Sentinel-managed, not both",
+        ));
+    }
     if !t.cluster && !t.cluster_seeds.is_empty() {
         return Err(bad(self::setting(setting, "cluster_seeds"), "needs cluster = true"));
     }

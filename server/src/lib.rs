@@ -24,6 +24,7 @@ pub mod message_limit;
 pub mod metrics;
 pub mod pipeline;
 pub mod plan;
+pub mod sentinel;
 pub mod service;
 pub mod target;
 pub mod tls;

@@ -16,10 +16,13 @@
 //! different links and could overtake each other). Its reply counts only
 //! the subscribers connected to that node. [`crate::cluster`] holds that
 //! connection and follows the owner across failovers.
+//!
+//! A standalone target may also be Sentinel-managed (`sentinel_master`):
+//! its connections then go to the master that [`crate::sentinel`] finds.
 
 use std::{
     collections::HashMap,
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::atomic::{AtomicU64, AtomicUsize, Ordering},
     time::Duration,
 };
 
@@ -177,6 +180,11 @@ impl Target {
             let info = redis::IntoConnectionInfo::into_connection_info(cfg.redis_url.as_str())
                 .map_err(|e| e.to_string())?
                 .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+            if let Some(sentinel) = &cfg.sentinel {
+                let s = crate::sentinel::Sentinel::new(&cfg.name, sentinel, connection)?;
+                let backend = StandaloneBackend::new(Connector::Sentinel(Box::new(s)), config.redis_pool_size);
+                return Ok(Self::with_backend(cfg, config, Backend::Standalone(Box::new(backend))));
+            }
             let manager = deadpool_redis::Manager::new_with_config(info, connection).map_err(|e| e.to_string())?;
             let t = Some(config.redis_timeout);
             let pool = Pool::builder(manager)
@@ -192,16 +200,23 @@ impl Target {
                 .runtime(Runtime::Tokio1)
                 .build()
                 .map_err(|e| e.to_string())?;
-            Backend::Standalone(Box::new(StandaloneBackend::new(pool, config.redis_pool_size)))
+            Backend::Standalone(Box::new(StandaloneBackend::new(
+                Connector::Pool(pool),
+                config.redis_pool_size,
+            )))
         };
+        Ok(Self::with_backend(cfg, config, backend))
+    }
+
+    fn with_backend(cfg: &TargetConfig, config: &Config, backend: Backend) -> Self {
         let dialect = cfg.dialect.codec(cfg);
-        Ok(Self {
+        Self {
             metrics: crate::metrics::TargetMetrics::new(&cfg.name, dialect.name()),
             name: cfg.name.clone(),
             dialect,
             backend,
             timeout: config.redis_timeout,
-        })
+        }
     }
 
     fn unavailable(&self, reason: impl std::fmt::Display) -> Error {
@@ -248,7 +263,12 @@ impl Target {
         match tokio::time::timeout_at(deadline, f(&mut conn)).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
-                backend.discard(slot);
+                if e.code() == Some("READONLY") {
+                    // The server is a replica now: no connection stays on it.
+                    backend.discard_all();
+                } else {
+                    backend.discard(slot);
+                }
                 Err(self.unavailable(e))
             }
             // A connection that stopped answering is replaced as well.
@@ -298,7 +318,12 @@ impl Target {
                 for (_, cmd) in commands {
                     pipe.add_command(cmd);
                 }
-                self.pooled(pool, async |conn| pipe.query_async(conn).await).await
+                let values: Vec<Value> = self.pooled(pool, async |conn| pipe.query_async(conn).await).await?;
+                if values.iter().any(crate::sentinel::is_readonly) {
+                    pool.discard_all();
+                    return Err(self.unavailable("the Redis server is a read-only replica; reconnecting"));
+                }
+                Ok(values)
             }
             Backend::Cluster(c) => {
                 self.bounded(async { per_route_pipelines(c, commands).await.map_err(|e| self.unavailable(e)) })
@@ -346,7 +371,10 @@ impl Target {
     /// publish node).
     pub async fn ping(&self) -> Result<(), Error> {
         match &self.backend {
-            Backend::Standalone(_) => self.query::<()>(&redis::cmd("PING")).await,
+            Backend::Standalone(b) => {
+                b.drop_replicas(self.timeout).await;
+                self.query::<()>(&redis::cmd("PING")).await
+            }
             Backend::Cluster(c) => {
                 let changed = tokio::time::timeout(self.timeout * 2, c.topology.check())
                     .await
@@ -375,17 +403,28 @@ impl Target {
 /// time. A connection that fails a command is discarded and replaced on
 /// next use, so the target recovers by itself when Redis returns.
 struct StandaloneBackend {
-    pool: Pool,
+    connector: Connector,
     slots: Vec<std::sync::Mutex<Option<MultiplexedConnection>>>,
     next: AtomicUsize,
+    /// The Sentinel epoch the connections were made in.
+    epoch: AtomicU64,
+}
+
+/// How a standalone target makes a connection.
+enum Connector {
+    /// To `redis_url`, through the deadpool manager.
+    Pool(Pool),
+    /// To the master that the Sentinels name.
+    Sentinel(Box<crate::sentinel::Sentinel>),
 }
 
 impl StandaloneBackend {
-    fn new(pool: Pool, size: usize) -> Self {
+    fn new(connector: Connector, size: usize) -> Self {
         Self {
-            pool,
+            connector,
             slots: (0..size.max(1)).map(|_| std::sync::Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -394,13 +433,23 @@ impl StandaloneBackend {
     }
 
     /// A shared connection and its slot, connecting the slot if it is empty.
-    async fn connection(&self) -> Result<(usize, MultiplexedConnection), deadpool_redis::PoolError> {
+    async fn connection(&self) -> Result<(usize, MultiplexedConnection), String> {
+        if let Connector::Sentinel(s) = &self.connector {
+            // A failover was announced: every connection may be on the old master.
+            let epoch = s.epoch();
+            if self.epoch.swap(epoch, Ordering::SeqCst) != epoch {
+                self.discard_all();
+            }
+        }
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         if let Some(conn) = self.slot(i).as_ref() {
             return Ok((i, conn.clone()));
         }
-        // Taken out of the pool for good: the slot owns it from now on.
-        let conn = Connection::take(self.pool.get().await?);
+        let conn = match &self.connector {
+            // Taken out of the pool for good: the slot owns it from now on.
+            Connector::Pool(pool) => Connection::take(pool.get().await.map_err(|e| e.to_string())?),
+            Connector::Sentinel(s) => s.connect().await?,
+        };
         let mut slot = self.slot(i);
         let conn = slot.get_or_insert(conn).clone();
         Ok((i, conn))
@@ -409,6 +458,29 @@ impl StandaloneBackend {
     /// Drops a slot's connection after a failure.
     fn discard(&self, i: usize) {
         self.slot(i).take();
+    }
+
+    /// Drops every connection: the server they reach is no longer the master.
+    fn discard_all(&self) {
+        for i in 0..self.slots.len() {
+            self.discard(i);
+        }
+    }
+
+    /// On a Sentinel-managed target, drops each connection whose server no
+    /// longer says it is the master (`ROLE`); part of the health check.
+    async fn drop_replicas(&self, timeout: Duration) {
+        if !matches!(self.connector, Connector::Sentinel(_)) {
+            return;
+        }
+        for i in 0..self.slots.len() {
+            let Some(mut conn) = self.slot(i).clone() else { continue };
+            let master = tokio::time::timeout(timeout, crate::sentinel::is_master(&mut conn)).await;
+            if master != Ok(true) {
+                tracing::warn!("a Redis connection no longer reaches the master: reconnecting");
+                self.discard(i);
+            }
+        }
     }
 }
 

@@ -8,9 +8,13 @@
 //! - [`Gateway`]: the emitgate server running in-process on port 0.
 //! - [`Capture`]: a Redis PSUBSCRIBE that records every published message.
 //! - [`browser::Browser`]: a real headless Chromium, for the admin console.
+//! - [`failover`]: load, per-node subscribers and health history for the
+//!   failover suites; [`sentinel::SentinelGroup`]: Redis with Sentinels.
 
 pub mod browser;
+pub mod failover;
 pub mod pki;
+pub mod sentinel;
 pub mod world;
 
 use std::{
@@ -147,6 +151,11 @@ pub struct Capture {
 impl Capture {
     /// Subscribes; returns once the subscription is active.
     pub async fn start(redis_url: &str) -> Self {
+        Self::try_start(redis_url).await.expect("connect and PSUBSCRIBE")
+    }
+
+    /// Subscribes, or `None` if Redis does not answer.
+    pub async fn try_start(redis_url: &str) -> Option<Self> {
         // Push messages (pub/sub on a multiplexed connection) need RESP3.
         let client = redis::Client::open(format!("{redis_url}?protocol=resp3")).expect("redis url");
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -155,11 +164,15 @@ impl Capture {
         let mut conn = client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .expect("connect");
-        conn.psubscribe("*").await.expect("psubscribe");
+            .ok()?;
+        conn.psubscribe("*").await.ok()?;
         let task = tokio::spawn(async move {
             let _conn = conn;
             while let Some(push) = sub_rx.recv().await {
+                // The connection is gone (the server died or killed it).
+                if push.kind == redis::PushKind::Disconnection {
+                    break;
+                }
                 if push.kind == redis::PushKind::PMessage
                     && let [_, channel, payload] = push.data.as_slice()
                 {
@@ -172,7 +185,7 @@ impl Capture {
                 }
             }
         });
-        Self { rx, _task: task }
+        Some(Self { rx, _task: task })
     }
 
     /// The next message, or `None` once the subscription's connection is
