@@ -12,12 +12,7 @@
 //!   connection as on a network failure and comes back, with
 //!   connection-state recovery when the servers offer it.
 
-use std::{
-    net::TcpListener,
-    path::PathBuf,
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::{net::TcpListener, path::PathBuf, process::Stdio};
 
 use serde_json::Value;
 use tokio::{
@@ -25,7 +20,7 @@ use tokio::{
     process::Command,
 };
 
-use crate::{STARTUP_TIMEOUT, SioClient, Stack, free_port, repo_root};
+use crate::{STARTUP_TIMEOUT, SioClient, Stack, free_port, repo_root, wait::wait_until, wait_for_ping};
 
 /// The offset between a cluster node's client port and its cluster bus port.
 const CLUSTER_BUS_OFFSET: u16 = 10_000;
@@ -119,28 +114,38 @@ impl RedisCluster {
             String::from_utf8_lossy(&out.stderr)
         );
         // No event announces the end of the gossip: poll each node's view.
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let nodes = ports.len();
         for port in &ports {
-            loop {
-                let info: String = cluster.command(*port, redis::cmd("CLUSTER").arg("INFO")).await;
-                let known = info.contains(&format!("cluster_known_nodes:{}", ports.len()));
-                if info.contains("cluster_state:ok") && known {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "cluster not ok on port {port}:\n{info}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            wait_until(
+                format_args!("cluster_state:ok and {nodes} known nodes on port {port}"),
+                STARTUP_TIMEOUT,
+                async || {
+                    let info: String = cluster.command(*port, redis::cmd("CLUSTER").arg("INFO")).await;
+                    let known = info.contains(&format!("cluster_known_nodes:{nodes}"));
+                    if info.contains("cluster_state:ok") && known {
+                        Ok(())
+                    } else {
+                        Err(info)
+                    }
+                },
+            )
+            .await;
         }
         // A replica that has not finished its first sync cannot take over.
         for port in &ports {
-            loop {
-                let info: String = cluster.command(*port, redis::cmd("INFO").arg("replication")).await;
-                if info.contains("role:master") || info.contains("master_link_status:up") {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "replica on port {port} not in sync:\n{info}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            wait_until(
+                format_args!("the node on port {port} a master or an in-sync replica"),
+                STARTUP_TIMEOUT,
+                async || {
+                    let info: String = cluster.command(*port, redis::cmd("INFO").arg("replication")).await;
+                    if info.contains("role:master") || info.contains("master_link_status:up") {
+                        Ok(())
+                    } else {
+                        Err(info)
+                    }
+                },
+            )
+            .await;
         }
         cluster
     }
@@ -238,18 +243,15 @@ impl RedisCluster {
         }
         // Every node now routes the slot to `to`.
         for port in &self.ports {
-            let deadline = Instant::now() + STARTUP_TIMEOUT;
-            loop {
-                let owner = owner_from(self, *port, slot).await;
-                if owner == to {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "node {port} still routes slot {slot} to {owner}"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            wait_until(
+                format_args!("node {port} routing slot {slot} to {to}"),
+                STARTUP_TIMEOUT,
+                async || match owner_from(self, *port, slot).await {
+                    owner if owner == to => Ok(()),
+                    owner => Err(format!("routed to {owner}")),
+                },
+            )
+            .await;
         }
     }
 }
@@ -273,20 +275,6 @@ fn slots_to_json(v: redis::Value) -> Value {
         redis::Value::BulkString(b) => Value::from(String::from_utf8_lossy(&b).into_owned()),
         redis::Value::SimpleString(s) => Value::from(s),
         _ => Value::Null,
-    }
-}
-
-async fn wait_for_ping(port: u16) {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("url");
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    loop {
-        if let Ok(mut c) = client.get_multiplexed_async_connection().await
-            && redis::cmd("PING").query_async::<String>(&mut c).await.is_ok()
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "redis-server did not answer on port {port}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

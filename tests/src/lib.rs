@@ -10,18 +10,21 @@
 //! - [`browser::Browser`]: a real headless Chromium, for the admin console.
 //! - [`failover`]: load, per-node subscribers and health history for the
 //!   failover suites; [`sentinel::SentinelGroup`]: Redis with Sentinels.
+//! - [`wait::wait_until`]: waiting, with a deadline, for a state no event
+//!   announces.
 
 pub mod browser;
 pub mod failover;
 pub mod pki;
 pub mod sentinel;
+pub mod wait;
 pub mod world;
 
 use std::{
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
     process::Stdio,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use emitgate::{
@@ -56,6 +59,26 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("bind port 0")
         .port()
+}
+
+/// Waits until the Redis on `port` answers PING.
+pub async fn wait_for_ping(port: u16) {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("redis url");
+    wait::wait_until(
+        format_args!("redis-server answering PING on port {port}"),
+        STARTUP_TIMEOUT,
+        async || {
+            let mut c = client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(|e| e.to_string())?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut c)
+                .await
+                .map_err(|e| e.to_string())
+        },
+    )
+    .await;
 }
 
 /// A `redis-server` process on loopback.
@@ -101,21 +124,7 @@ impl RedisServer {
             .spawn()
             .expect("redis-server not found: run `make setup`");
         self.child = Some(child);
-        let client = redis::Client::open(self.url()).expect("redis url");
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            if let Ok(mut c) = client.get_multiplexed_async_connection().await
-                && redis::cmd("PING").query_async::<String>(&mut c).await.is_ok()
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not answer on port {}",
-                self.port
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_ping(self.port).await;
     }
 
     /// Kills the process and waits for it to exit.

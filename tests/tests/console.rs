@@ -7,13 +7,14 @@
 
 #![allow(clippy::unwrap_used, reason = "a panic is how a test reports failure")]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use emitgate::pb;
 use emitgate_e2e::{
     Gateway, RedisServer, Stack,
     browser::Browser,
     free_port, repo_root,
+    wait::wait_until,
     world::{World, emit_req, ev},
 };
 use serde_json::{Value, json};
@@ -28,16 +29,16 @@ const CLOSED_PORT: u16 = 1;
 /// Redis answered its first PING).
 async fn admin_ready(port: u16) {
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = http.get(format!("http://127.0.0.1:{port}/readyz")).send().await
-            && r.status() == 200
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the admin listener never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until("the admin listener ready", Duration::from_secs(20), async || match http
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .await
+    {
+        Ok(r) if r.status() == 200 => Ok(()),
+        Ok(r) => Err(r.status().to_string()),
+        Err(e) => Err(e.to_string()),
+    })
+    .await;
 }
 
 fn admin_config(redis_url: &str, extra: &str, admin_port: u16) -> emitgate::Config {

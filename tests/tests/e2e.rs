@@ -8,7 +8,7 @@
 
 use emitgate::pb;
 use emitgate_e2e::world::{World, b64, emit_req, ev};
-use emitgate_e2e::{Stack, binary, json_arg, msgpack, repo_root, value, violations};
+use emitgate_e2e::{Capture, Stack, binary, json_arg, msgpack, repo_root, value, violations};
 use serde_json::{Value, json};
 use tonic::Code;
 
@@ -154,10 +154,14 @@ async fn unicode_names_and_a_large_payload() {
     assert_eq!(got[0], [ev("メッセージ", json!([{"body": "こんにちは 🌸"}, big]))]);
 }
 
+/// A volatile event may be dropped by design: the flags are asserted on the
+/// wire, and only the non-volatile event is awaited at the client (the
+/// volatile one, if it arrived, arrived first and intact).
 #[tokio::test]
-async fn volatile_and_compress_flags_are_delivered_to_connected_clients() {
+async fn volatile_and_compress_flags_reach_the_servers_and_connected_clients() {
     let mut w = world().await;
     let a = w.stack.connect("/", 0, &["r"]).await;
+    let mut cap = Capture::start(&w.stack.redis_url).await;
     w.c.emit(pb::EmitRequest {
         flags: Some(pb::EmitFlags {
             volatile: true,
@@ -177,8 +181,20 @@ async fn volatile_and_compress_flags_are_delivered_to_connected_clients() {
     })
     .await
     .unwrap();
-    let got = w.received("/", "barrier", &[&a]).await;
-    assert_eq!(got[0], [ev("pos", json!([1.5])), ev("big", json!([]))]);
+    // [uid, packet, opts] in MessagePack; opts.flags as the servers read them.
+    let flags = |m: &emitgate_e2e::Published| {
+        let message = rmpv::decode::read_value(&mut m.payload.as_slice()).unwrap();
+        message[2]["flags"].to_string()
+    };
+    assert_eq!(flags(&cap.next().await), r#"{"volatile": true, "compress": false}"#);
+    assert_eq!(flags(&cap.next().await), r#"{"compress": true}"#);
+    let got = w.received("/", "barrier", &[&a]).await.remove(0);
+    let big = ev("big", json!([]));
+    assert!(
+        got == [big.clone()] || got == [ev("pos", json!([1.5])), big],
+        "events of {}: {got:?}",
+        a.id
+    );
 }
 
 #[tokio::test]

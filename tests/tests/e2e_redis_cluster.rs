@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use dialect_suite::{Kind, Mode, World};
 use emitgate::pb;
-use emitgate_e2e::{Gateway, dialects::RedisCluster};
+use emitgate_e2e::{Gateway, dialects::RedisCluster, wait::wait_until};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
@@ -111,8 +111,7 @@ async fn cluster_targets_report_health_and_unavailability(cluster: &RedisCluster
     let mut health = HealthClient::new(channel);
     // The gateway PINGs every 100 ms in tests; wait for the expected status.
     let expect = async |health: &mut HealthClient<tonic::transport::Channel>, service: &str, want: ServingStatus| {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
+        wait_until(format_args!("{service} {want:?}"), Duration::from_secs(5), async || {
             let got = health
                 .check(HealthCheckRequest {
                     service: service.into(),
@@ -120,11 +119,12 @@ async fn cluster_targets_report_health_and_unavailability(cluster: &RedisCluster
                 .await
                 .map(|r| r.into_inner().status());
             if got.as_ref().is_ok_and(|s| *s == want) {
-                return;
+                Ok(())
+            } else {
+                Err(got)
             }
-            assert!(Instant::now() < deadline, "{service}: {got:?}, expected {want:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await;
     };
     expect(
         &mut health,

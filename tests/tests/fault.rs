@@ -9,13 +9,13 @@ use std::{
     collections::HashSet,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
 };
 
 use emitgate::pb;
-use emitgate_e2e::{Capture, Gateway, RedisServer, value};
+use emitgate_e2e::{Capture, Gateway, RedisServer, value, wait::wait_until};
 use serde_json::json;
 use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
@@ -69,11 +69,16 @@ async fn health(addr: std::net::SocketAddr) -> i32 {
 }
 
 async fn wait_health(addr: std::net::SocketAddr, want: ServingStatus) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while health(addr).await != want as i32 {
-        assert!(Instant::now() < deadline, "health never became {want:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // The gateway PINGs every 100 ms in tests; no event announces a change.
+    wait_until(
+        format_args!("health {want:?}"),
+        Duration::from_secs(10),
+        async || match health(addr).await {
+            s if s == want as i32 => Ok(()),
+            s => Err(s),
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,12 +92,14 @@ async fn redis_dies_under_load_and_comes_back() {
     wait_health(gw.addr, ServingStatus::Serving).await;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let ok = Arc::new(AtomicUsize::new(0));
+    // (OK calls, failed calls) so far, for the test to await.
+    let (progress_tx, progress) = tokio::sync::watch::channel((0usize, 0usize));
+    let progress_tx = Arc::new(progress_tx);
     let calls = Arc::new(Mutex::new(Vec::<Call>::new()));
     let mut load = Vec::new();
     for task in 0..4 {
         let mut c = gw.client().await;
-        let (stop, ok, calls) = (Arc::clone(&stop), Arc::clone(&ok), Arc::clone(&calls));
+        let (stop, progress_tx, calls) = (Arc::clone(&stop), Arc::clone(&progress_tx), Arc::clone(&calls));
         load.push(tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(Ordering::SeqCst) {
@@ -120,48 +127,44 @@ async fn redis_dies_under_load_and_comes_back() {
                     });
                     (ids, r)
                 };
-                if result.is_ok() {
-                    ok.fetch_add(1, Ordering::SeqCst);
-                }
+                let succeeded = result.is_ok();
                 calls.lock().unwrap().push(Call {
                     ids,
                     result: result.map_err(|e| e.code()),
                     took: started.elapsed(),
                 });
+                progress_tx.send_modify(|(ok, failed)| *if succeeded { ok } else { failed } += 1);
             }
         }));
     }
-    let wait_ok = |n: usize| {
-        let ok = Arc::clone(&ok);
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while ok.load(Ordering::SeqCst) < n {
-                assert!(
-                    Instant::now() < deadline,
-                    "load stalled at {} OK calls",
-                    ok.load(Ordering::SeqCst)
-                );
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+    // Awaits `what` of the progress, failing after `deadline`.
+    let progress_until = async |what: &str, deadline: Duration, done: &dyn Fn(&(usize, usize)) -> bool| {
+        let mut rx = progress.clone();
+        if tokio::time::timeout(deadline, rx.wait_for(|p| done(p))).await.is_err() {
+            panic!(
+                "{what}: not within {deadline:?}; (OK, failed) calls: {:?}",
+                *rx.borrow()
+            );
         }
+    };
+    let wait_ok = async |n: usize| {
+        progress_until(&format!("{n} OK calls"), Duration::from_secs(20), &|p| p.0 >= n).await;
     };
 
     wait_ok(200).await;
     redis.stop();
     first_capture.await.unwrap();
     wait_health(gw.addr, ServingStatus::NotServing).await;
-    let failures_during_outage = || calls.lock().unwrap().iter().filter(|c| c.result.is_err()).count();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while failures_during_outage() < 8 {
-        assert!(Instant::now() < deadline, "calls did not fail while Redis was down");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    progress_until("8 calls failed while Redis was down", Duration::from_secs(10), &|p| {
+        p.1 >= 8
+    })
+    .await;
 
     redis.restart().await;
     let restarted = Instant::now();
     let second_capture = Capture::start(&redis.url()).await;
     let second = collect(second_capture, Arc::clone(&seen));
-    let before = ok.load(Ordering::SeqCst);
+    let before = progress.borrow().0;
     wait_ok(before + 1).await;
     let recovery = restarted.elapsed();
     wait_ok(before + 200).await;

@@ -7,7 +7,9 @@
 use std::time::{Duration, Instant};
 
 use emitgate::pb::{self, emitter_service_client::EmitterServiceClient};
-use emitgate_e2e::{Capture, Gateway, RedisServer, binary, free_port, json_arg, msgpack, pki::Pki, value, violations};
+use emitgate_e2e::{
+    Capture, Gateway, RedisServer, binary, free_port, json_arg, msgpack, pki::Pki, value, violations, wait::wait_until,
+};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tonic::{
@@ -373,19 +375,16 @@ async fn an_idempotency_key_publishes_once_within_its_window() {
     // After the window the key is forgotten (wait for Redis to expire it).
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    // Redis expires keys lazily and in its background cycle: no event to await.
+    wait_until("the idempotency key expired", Duration::from_secs(5), async || {
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg("emitgate:idem:*invoice-7")
             .query_async(&mut conn)
             .await
             .unwrap();
-        if keys.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "idempotency key never expired");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if keys.is_empty() { Ok(()) } else { Err(keys) }
+    })
+    .await;
     let later = c.emit(req).await.unwrap().into_inner();
     assert!(!later.duplicate);
     assert_eq!(cap.next().await.channel, "socket.io#/#u:1#");
@@ -643,11 +642,18 @@ async fn the_admin_listener_serves_metrics_health_and_readiness() {
     let get = |path: &str| http.get(format!("http://127.0.0.1:{port}{path}")).send();
 
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while get("/readyz").await.unwrap().status() != 200 {
-        assert!(Instant::now() < deadline, "never ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let readyz = async |want: u16| {
+        wait_until(
+            format_args!("/readyz answering {want}"),
+            Duration::from_secs(10),
+            async || match get("/readyz").await.unwrap().status() {
+                s if s == want => Ok(()),
+                s => Err(s),
+            },
+        )
+        .await;
+    };
+    readyz(200).await;
     c.emit(with_key(emit(&["a"], "e"), "full-secret")).await.unwrap();
     let _ = c.emit(emit(&["a"], "e")).await.unwrap_err();
     let _ = c.emit(with_key(emit(&[], "e"), "full-secret")).await.unwrap_err();
@@ -668,9 +674,5 @@ async fn the_admin_listener_serves_metrics_health_and_readiness() {
 
     // Redis down: not ready.
     drop(redis);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while get("/readyz").await.unwrap().status() != 503 {
-        assert!(Instant::now() < deadline, "still ready with Redis down");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    readyz(503).await;
 }

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use emitgate::pb;
-use emitgate_e2e::{Capture, Gateway, RedisServer, binary, json_arg, msgpack, value, violations};
+use emitgate_e2e::{Capture, Gateway, RedisServer, binary, json_arg, msgpack, value, violations, wait::wait_until};
 use serde_json::json;
 use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
@@ -302,11 +302,16 @@ async fn health(gw: &Gateway, service: &str) -> i32 {
 }
 
 async fn wait_health(gw: &Gateway, want: ServingStatus) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while health(gw, "").await != want as i32 {
-        assert!(Instant::now() < deadline, "health never became {want:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // The gateway PINGs every 100 ms in tests; no event announces a change.
+    wait_until(
+        format_args!("health {want:?}"),
+        Duration::from_secs(10),
+        async || match health(gw, "").await {
+            s if s == want as i32 => Ok(()),
+            s => Err(s),
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -345,17 +350,18 @@ async fn redis_outage_is_unavailable_fast_and_recovers_without_restart() {
 
     redis.restart().await;
     let mut cap = Capture::start(&redis.url()).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match c.emit(emit(&["a"], "back", vec![])).await {
-            Ok(_) => break,
-            Err(e) => {
-                assert_eq!(e.code(), Code::Unavailable);
-                assert!(Instant::now() < deadline, "gateway did not recover: {e:?}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_until(
+        "an Emit answered after the restart",
+        Duration::from_secs(10),
+        async || {
+            let r = c.emit(emit(&["a"], "back", vec![])).await;
+            if let Err(e) = &r {
+                assert_eq!(e.code(), Code::Unavailable, "{e:?}");
             }
-        }
-    }
+            r
+        },
+    )
+    .await;
     assert_eq!(cap.next().await.channel, "socket.io#/#a#");
     wait_health(&gw, ServingStatus::Serving).await;
 }

@@ -6,18 +6,17 @@
 
 #![allow(clippy::unwrap_used, reason = "a panic is how a test reports failure")]
 
-use std::{
-    path::PathBuf,
-    process::Stdio,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{path::PathBuf, process::Stdio, sync::Arc, time::Duration};
 
 use emitgate::pb::{self, emitter_service_client::EmitterServiceClient};
-use emitgate_e2e::{Capture, RedisServer, free_port, repo_root};
+use emitgate_e2e::{Capture, RedisServer, free_port, repo_root, wait::wait_until};
 use nix::{sys::signal, unistd::Pid};
 use tokio::process::{Child, Command};
 use tonic::{Code, Request, transport::Channel};
+
+/// How long a started binary may take to accept connections (a debug
+/// build on a loaded machine).
+const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn binary() -> PathBuf {
     let path = std::env::var_os("EMITGATE_BIN")
@@ -56,11 +55,10 @@ async fn start(args: &[String]) -> (Child, u16) {
         .stdin(Stdio::null())
         .kill_on_drop(true);
     let child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "gateway did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("the gateway accepting connections", START_TIMEOUT, async || {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map(drop)
+    })
+    .await;
     (child, port)
 }
 
@@ -112,13 +110,11 @@ async fn refuses_a_public_address_without_keys_unless_told_otherwise() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut c = loop {
-        if let Ok(c) = EmitterServiceClient::connect(format!("http://127.0.0.1:{port}")).await {
-            break c;
-        }
+    let mut c = wait_until("the gateway accepting gRPC connections", START_TIMEOUT, async || {
         assert!(child.try_wait().unwrap().is_none(), "exited");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        EmitterServiceClient::connect(format!("http://127.0.0.1:{port}")).await
+    })
+    .await;
     c.emit(emit(&["a"], "e")).await.unwrap();
     signal(&child, signal::Signal::SIGTERM);
     let out = child.wait_with_output().await.unwrap();
@@ -174,16 +170,16 @@ async fn keygen_output_configures_a_key_and_sighup_reloads_keys_without_dropping
     let (new_secret, new_lines) = keygen("new").await;
     std::fs::write(&config, &new_lines).unwrap();
     signal(&child, signal::Signal::SIGHUP);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match c.emit(with_key(emit(&["a"], "e"), &old_secret)).await {
-            Err(e) if e.code() == Code::Unauthenticated => break,
-            Ok(_) => {}
+    wait_until(
+        "the revoked key refused after SIGHUP",
+        Duration::from_secs(10),
+        async || match c.emit(with_key(emit(&["a"], "e"), &old_secret)).await {
+            Err(e) if e.code() == Code::Unauthenticated => Ok(()),
+            Ok(_) => Err("the revoked key still works"),
             Err(e) => panic!("{e:?}"),
-        }
-        assert!(Instant::now() < deadline, "the revoked key still works");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        },
+    )
+    .await;
     // Same client, same connection: the new key works.
     c.emit(with_key(emit(&["a"], "e"), &new_secret)).await.unwrap();
 
@@ -210,11 +206,15 @@ async fn sigterm_under_load_lets_in_flight_calls_finish_and_exits_zero() {
     let c = client(port).await;
     let http = reqwest::Client::new();
     let readyz = || http.get(format!("http://127.0.0.1:{admin_port}/readyz")).send();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while readyz().await.unwrap().status() != 200 {
-        assert!(Instant::now() < deadline, "never ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(
+        "/readyz answering 200",
+        Duration::from_secs(10),
+        async || match readyz().await.unwrap().status() {
+            s if s == 200 => Ok(()),
+            s => Err(s),
+        },
+    )
+    .await;
 
     // Pause Redis so that calls pile up in flight, then SIGTERM.
     let pauser = redis::Client::open(redis.url()).unwrap();
@@ -240,27 +240,27 @@ async fn sigterm_under_load_lets_in_flight_calls_finish_and_exits_zero() {
     }
     // Wait until the gateway holds them: its in-flight gauge says 20.
     let metrics_url = format!("http://127.0.0.1:{admin_port}/metrics");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    wait_until("emitgate_calls_in_flight 20", Duration::from_secs(5), async || {
         let text = http.get(&metrics_url).send().await.unwrap().text().await.unwrap();
         if text.lines().any(|l| l == "emitgate_calls_in_flight 20") {
-            break;
+            Ok(())
+        } else {
+            Err(text)
         }
-        assert!(Instant::now() < deadline, "calls never reached the gateway:\n{text}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
     signal(&child, signal::Signal::SIGTERM);
     // Draining: not ready any more, while the paused calls are still waiting.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match readyz().await {
-            Ok(r) if r.status() == 503 => break,
-            Ok(_) => {}
+    wait_until(
+        "/readyz answering 503 while draining",
+        Duration::from_secs(5),
+        async || match readyz().await {
+            Ok(r) if r.status() == 503 => Ok(()),
+            Ok(r) => Err(r.status()),
             Err(e) => panic!("admin listener gone before the drain ended: {e}"),
-        }
-        assert!(Instant::now() < deadline, "still ready while draining");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        },
+    )
+    .await;
     for call in calls {
         call.await.unwrap().expect("an in-flight call failed during the drain");
     }
@@ -301,15 +301,11 @@ fn env_only(vars: &[(&str, String)]) -> Command {
 
 /// Waits until the gateway configured by [`env_only`] on `port` answers.
 async fn connect_to(child: &mut Child, port: u16) -> EmitterServiceClient<Channel> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(c) = EmitterServiceClient::connect(format!("http://127.0.0.1:{port}")).await {
-            return c;
-        }
+    wait_until("the gateway accepting gRPC connections", START_TIMEOUT, async || {
         assert!(child.try_wait().unwrap().is_none(), "the gateway exited");
-        assert!(Instant::now() < deadline, "gateway did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        EmitterServiceClient::connect(format!("http://127.0.0.1:{port}")).await
+    })
+    .await
 }
 
 /// One XRANGE entry: its id and its fields.
@@ -447,14 +443,10 @@ async fn a_public_admin_listener_without_keys_refuses_to_start_unless_told_other
         .spawn()
         .unwrap();
     // A call answered: the gateway is serving and handles SIGTERM.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut c = loop {
-        if let Ok(c) = EmitterServiceClient::connect(format!("http://127.0.0.1:{port}")).await {
-            break c;
-        }
-        assert!(Instant::now() < deadline, "gateway did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let mut c = wait_until("the gateway accepting gRPC connections", START_TIMEOUT, async || {
+        EmitterServiceClient::connect(format!("http://127.0.0.1:{port}")).await
+    })
+    .await;
     c.emit(emit(&["a"], "e")).await.unwrap();
     signal(&child, signal::Signal::SIGTERM);
     let out = child.wait_with_output().await.unwrap();

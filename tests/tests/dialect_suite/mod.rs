@@ -10,6 +10,12 @@
 //! it in turn, resetting the harness's clients in between; a broadcast
 //! barrier after each call proves what did *not* arrive.
 //!
+//! Each case plays in namespaces of its own ([`World::ns`]): `/` is
+//! `/<case>`, `/admin` is `/<case>/admin`. A publish reaches only sockets
+//! of its namespace, so an event of one case that a server gets late (on a
+//! Redis Cluster, PUBLISH reaches the other nodes' subscribers after the
+//! reply) can never be counted as received by a client of another case.
+//!
 //! On a Redis Cluster with room channels (sharded, dynamic modes), a room's
 //! channel and the namespace's channel may live on different shards, and
 //! the servers read each shard on its own connection: events on different
@@ -96,6 +102,8 @@ pub struct World {
     barriers: u32,
     /// Per client id, how many of its events earlier expectations consumed.
     seen: HashMap<String, usize>,
+    /// The case being played (empty outside [`run`]): names its namespaces.
+    case: &'static str,
 }
 
 impl World {
@@ -142,6 +150,7 @@ impl World {
             ordered: !(cluster && matches!(kind, Kind::Sharded { gateway, .. } if gateway != Mode::Static)),
             barriers: 0,
             seen: HashMap::new(),
+            case: "",
         }
     }
 
@@ -166,7 +175,37 @@ impl World {
         if self.room_channel(sid) { servers_with_room } else { 2 }
     }
 
-    /// Broadcasts a new barrier event to `nsp`; returns its name.
+    /// The namespace `name` stands for in the current case: `/` is
+    /// `/<case>`, `/x` is `/<case>/x`, and `x` (no leading slash, which the
+    /// gateway adds) is `<case>/x`. Outside [`run`], `name` itself.
+    pub fn ns(&self, name: &str) -> String {
+        if self.case.is_empty() {
+            return name.to_owned();
+        }
+        let (slash, rest) = name.strip_prefix('/').map_or(("", name), |r| ("/", r));
+        if rest.is_empty() {
+            format!("{slash}{}", self.case)
+        } else {
+            format!("{slash}{}/{rest}", self.case)
+        }
+    }
+
+    /// Connects a client to server `server` in the case's namespace `nsp`
+    /// (see [`ns`](Self::ns)), in `rooms`.
+    pub async fn connect(&self, nsp: &str, server: u32, rooms: &[&str]) -> SioClient {
+        self.stack.connect(&self.ns(nsp), server, rooms).await
+    }
+
+    /// An Emit request in the case's `/`.
+    pub fn emit_req(&self, rooms: &[&str], event: &str, args: Vec<pb::Argument>) -> pb::EmitRequest {
+        pb::EmitRequest {
+            namespace: self.ns("/"),
+            ..emit_req(rooms, event, args)
+        }
+    }
+
+    /// Broadcasts a new barrier event to `nsp` (a namespace as it is, not
+    /// mapped by [`ns`](Self::ns)); returns its name.
     pub async fn barrier(&mut self, nsp: &str) -> String {
         self.barriers += 1;
         let name = format!("barrier-{}", self.barriers);
@@ -228,6 +267,7 @@ impl World {
         nsp: &str,
         expected: &[(&SioClient, &Vec<Value>)],
     ) -> Vec<(String, Vec<(Value, Option<String>)>)> {
+        let nsp = &self.ns(nsp);
         if !self.ordered {
             for (c, want) in expected {
                 let seen = self.seen.get(&c.id).copied().unwrap_or(0);
@@ -286,7 +326,8 @@ impl World {
     }
 
     async fn emit(&mut self, rooms: &[&str], event: &str, args: Vec<pb::Argument>) -> pb::EmitResponse {
-        self.c.emit(emit_req(rooms, event, args)).await.unwrap().into_inner()
+        let req = self.emit_req(rooms, event, args);
+        self.c.emit(req).await.unwrap().into_inner()
     }
 }
 
@@ -346,10 +387,12 @@ pub async fn run(w: &mut World) {
     macro_rules! cases {
         ($($case:ident),* $(,)?) => {$(
             eprintln!("--- {:?}: case {}", w.kind, stringify!($case));
+            w.case = stringify!($case);
             $case(w).await;
             w.assert_servers_healthy().await;
             w.stack.reset().await;
             w.seen.clear();
+            w.case = "";
         )*};
     }
     cases!(
@@ -369,9 +412,9 @@ pub async fn run(w: &mut World) {
 
 /// An emit to one room reaches its members on every server, and only them.
 pub async fn rooms(w: &mut World) {
-    let a = w.stack.connect("/", 0, &["room1"]).await;
-    let b = w.stack.connect("/", 1, &["room1"]).await;
-    let other = w.stack.connect("/", 1, &["room2"]).await;
+    let a = w.connect("/", 0, &["room1"]).await;
+    let b = w.connect("/", 1, &["room1"]).await;
+    let other = w.connect("/", 1, &["room2"]).await;
     let r = w.emit(&["room1"], "chat message", vec![value(json!("hello"))]).await;
     // Both servers have room1: its channel has the same 2 subscribers.
     w.check_reply(r.receivers, &r.stream_id, 2);
@@ -399,10 +442,10 @@ pub async fn rooms(w: &mut World) {
 
 /// Several rooms reach each member once; socket ids are rooms.
 pub async fn several_rooms_and_socket_ids(w: &mut World) {
-    let both = w.stack.connect("/", 0, &["r1", "r2"]).await;
-    let r2 = w.stack.connect("/", 1, &["r2"]).await;
-    let r3 = w.stack.connect("/", 1, &["r3"]).await;
-    let lone = w.stack.connect("/", 0, &[]).await;
+    let both = w.connect("/", 0, &["r1", "r2"]).await;
+    let r2 = w.connect("/", 1, &["r2"]).await;
+    let r3 = w.connect("/", 1, &["r3"]).await;
+    let lone = w.connect("/", 0, &[]).await;
     let r = w.emit(&["r1", "r2", "r1"], "news", vec![value(json!({"id": 7}))]).await;
     w.check_reply(r.receivers, &r.stream_id, 2);
     // A socket id uses a room channel only in dynamic-private mode (in
@@ -423,14 +466,15 @@ pub async fn several_rooms_and_socket_ids(w: &mut World) {
 
 /// `except` rooms (names and socket ids) and namespace broadcasts.
 pub async fn except_and_broadcast(w: &mut World) {
-    let muted = w.stack.connect("/", 0, &["muted", "room1"]).await;
-    let a = w.stack.connect("/", 1, &["room1"]).await;
-    let b = w.stack.connect("/", 0, &[]).await;
+    let muted = w.connect("/", 0, &["muted", "room1"]).await;
+    let a = w.connect("/", 1, &["room1"]).await;
+    let b = w.connect("/", 0, &[]).await;
     let r =
         w.c.broadcast(pb::BroadcastRequest {
             event: "tick".into(),
             except_rooms: vec!["muted".into()],
             args: vec![value(json!(1))],
+            namespace: w.ns("/"),
             ..Default::default()
         })
         .await
@@ -439,7 +483,7 @@ pub async fn except_and_broadcast(w: &mut World) {
     w.check_reply(r.receivers, &r.stream_id, 2);
     w.c.emit(pb::EmitRequest {
         except_rooms: vec![muted.sid.clone()],
-        ..emit_req(&["room1"], "tock", vec![])
+        ..w.emit_req(&["room1"], "tock", vec![])
     })
     .await
     .unwrap();
@@ -456,16 +500,16 @@ pub async fn except_and_broadcast(w: &mut World) {
 
 /// Namespaces are separate; a missing leading `/` is added.
 pub async fn namespaces(w: &mut World) {
-    let admin = w.stack.connect("/admin", 1, &["ops"]).await;
-    let root = w.stack.connect("/", 0, &["ops"]).await;
+    let admin = w.connect("/admin", 1, &["ops"]).await;
+    let root = w.connect("/", 0, &["ops"]).await;
     w.c.emit(pb::EmitRequest {
-        namespace: "admin".into(),
-        ..emit_req(&["ops"], "alert", vec![value(json!("y"))])
+        namespace: w.ns("admin"),
+        ..w.emit_req(&["ops"], "alert", vec![value(json!("y"))])
     })
     .await
     .unwrap();
     w.c.broadcast(pb::BroadcastRequest {
-        namespace: "/admin".into(),
+        namespace: w.ns("/admin"),
         event: "all".into(),
         ..Default::default()
     })
@@ -485,7 +529,7 @@ pub async fn argument_kinds(w: &mut World) {
     if w.kind == Kind::ClassicJson {
         return argument_kinds_on_json(w).await;
     }
-    let a = w.stack.connect("/", 0, &["r"]).await;
+    let a = w.connect("/", 0, &["r"]).await;
     // {name: "a.bin", data: <bin "abc">, big: 2^60}, as SDKs send nested binary.
     let nested = hex::decode("83a46e616d65a5612e62696ea464617461c403616263a3626967cf1000000000000000").unwrap();
     w.emit(
@@ -531,7 +575,7 @@ pub async fn argument_kinds(w: &mut World) {
 /// The refusal of one emit by a json target: INVALID_ARGUMENT naming
 /// `field` and the parser, with `why` in the description.
 async fn refused_on_json(w: &mut World, args: Vec<pb::Argument>, field: &str, why: &str) {
-    let e = w.c.emit(emit_req(&["r"], "refused", args)).await.unwrap_err();
+    let e = w.c.emit(w.emit_req(&["r"], "refused", args)).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     let v = emitgate_e2e::violations(&e);
     assert_eq!(v.len(), 1, "{v:?}");
@@ -543,7 +587,7 @@ async fn refused_on_json(w: &mut World, args: Vec<pb::Argument>, field: &str, wh
 /// binary, timestamps, integers beyond 2^53) and publishes nothing; JSON
 /// text, protobuf values and MessagePack without those arrive as sent.
 async fn argument_kinds_on_json(w: &mut World) {
-    let a = w.stack.connect("/", 0, &["r"]).await;
+    let a = w.connect("/", 0, &["r"]).await;
     let nested_binary = hex::decode("82a46e616d65a5612e62696ea464617461c403616263").unwrap();
     // {name: "a.bin", big: 2^60}
     let big = hex::decode("82a46e616d65a5612e62696ea3626967cf1000000000000000").unwrap();
@@ -594,12 +638,12 @@ async fn argument_kinds_on_json(w: &mut World) {
 
 /// Non-ASCII namespace, room, event and payload, and a 900 kB argument.
 pub async fn unicode_and_a_large_payload(w: &mut World) {
-    let a = w.stack.connect("/名前空間", 1, &["部屋"]).await;
+    let a = w.connect("/名前空間", 1, &["部屋"]).await;
     let big = "x".repeat(900_000);
     let r =
         w.c.emit(pb::EmitRequest {
-            namespace: "/名前空間".into(),
-            ..emit_req(
+            namespace: w.ns("/名前空間"),
+            ..w.emit_req(
                 &["部屋"],
                 "メッセージ",
                 vec![value(json!({"body": "こんにちは 🌸"})), value(json!(big))],
@@ -616,17 +660,19 @@ pub async fn unicode_and_a_large_payload(w: &mut World) {
     .await;
 }
 
-/// `volatile` and `compress` reach connected clients. With connection-state
+/// `volatile` and `compress` flags. A volatile event may be dropped by
+/// design, so only the non-volatile one is awaited: it arrives, and the
+/// volatile one, if it arrived, arrived intact. With connection-state
 /// recovery, only non-volatile events carry an offset: `volatile: false` is
 /// never written (the adapters would count it as volatile).
 pub async fn flags(w: &mut World) {
-    let a = w.stack.connect("/", 0, &["r"]).await;
+    let a = w.connect("/", 0, &["r"]).await;
     w.c.emit(pb::EmitRequest {
         flags: Some(pb::EmitFlags {
             volatile: true,
             compress: Some(false),
         }),
-        ..emit_req(&["r"], "pos", vec![value(json!(1.5))])
+        ..w.emit_req(&["r"], "pos", vec![value(json!(1.5))])
     })
     .await
     .unwrap();
@@ -636,36 +682,60 @@ pub async fn flags(w: &mut World) {
             volatile: false,
             compress: Some(true),
         }),
+        namespace: w.ns("/"),
         ..Default::default()
     })
     .await
     .unwrap();
-    let mut got = w.received_with_offsets("/", &a, &["pos", "big"]).await;
-    if !w.ordered {
-        got.sort_by_key(|(e, _)| e["event"] == "big");
+    let awaited = vec![json!({"event": "big"})];
+    let got = w.collect_n("/", &[(&a, &awaited)]).await.remove(0).1;
+    if w.ordered {
+        // On one channel, in publish order: a volatile event that arrived
+        // came first.
+        let names: Vec<&Value> = got.iter().map(|(e, _)| &e["event"]).collect();
+        assert!(names == ["big"] || names == ["pos", "big"], "{got:?}");
     }
-    let events: Vec<Value> = got.iter().map(|(e, _)| e.clone()).collect();
-    assert_eq!(events, [ev("pos", json!([1.5])), ev("big", json!([]))]);
+    let (volatile, durable): (Vec<_>, Vec<_>) = got.into_iter().partition(|(e, _)| e["event"] == "pos");
+    assert_eq!(
+        durable.iter().map(|(e, _)| e.clone()).collect::<Vec<_>>(),
+        [ev("big", json!([]))]
+    );
+    assert!(
+        volatile.len() <= 1,
+        "the volatile event arrived more than once: {volatile:?}"
+    );
+    for (e, offset) in &volatile {
+        assert_eq!(*e, ev("pos", json!([1.5])));
+        assert_eq!(*offset, None, "a volatile event has no recovery offset");
+    }
     if w.kind == Kind::Streams {
-        assert_eq!(got[0].1, None, "a volatile event has no recovery offset");
-        assert!(got[1].1.is_some(), "a non-volatile event has one");
+        assert!(durable[0].1.is_some(), "a non-volatile event has one");
     }
 }
 
 /// A batch: valid items are published (in order per channel), an invalid
 /// one is reported alone; each item has its own reply.
 pub async fn batch(w: &mut World) {
-    let u1 = w.stack.connect("/", 0, &["u:1"]).await;
-    let u2 = w.stack.connect("/", 1, &["u:2"]).await;
+    let u1 = w.connect("/", 0, &["u:1"]).await;
+    let u2 = w.connect("/", 1, &["u:2"]).await;
     let item = |op| pb::BatchItem { op: Some(op) };
     let items = vec![
-        item(pb::batch_item::Op::Emit(emit_req(&["u:1"], "n", vec![value(json!(1))]))),
-        item(pb::batch_item::Op::Emit(emit_req(&["u:2"], "disconnect", vec![]))),
-        item(pb::batch_item::Op::Emit(emit_req(&["u:2"], "n", vec![value(json!(2))]))),
-        item(pb::batch_item::Op::Emit(emit_req(&["u:1"], "m", vec![binary(&[7])]))),
+        item(pb::batch_item::Op::Emit(w.emit_req(
+            &["u:1"],
+            "n",
+            vec![value(json!(1))],
+        ))),
+        item(pb::batch_item::Op::Emit(w.emit_req(&["u:2"], "disconnect", vec![]))),
+        item(pb::batch_item::Op::Emit(w.emit_req(
+            &["u:2"],
+            "n",
+            vec![value(json!(2))],
+        ))),
+        item(pb::batch_item::Op::Emit(w.emit_req(&["u:1"], "m", vec![binary(&[7])]))),
         item(pb::batch_item::Op::Broadcast(pb::BroadcastRequest {
             event: "all".into(),
             except_rooms: vec!["u:1".into()],
+            namespace: w.ns("/"),
             ..Default::default()
         })),
     ];
@@ -717,14 +787,15 @@ pub async fn batch(w: &mut World) {
 /// SocketsJoin (with rooms and except), an emit to the joined room, and
 /// SocketsLeave.
 pub async fn sockets_join_and_leave(w: &mut World) {
-    let a = w.stack.connect("/", 0, &["room1"]).await;
-    let b = w.stack.connect("/", 1, &["room1", "vip"]).await;
-    let c = w.stack.connect("/", 1, &[]).await;
+    let a = w.connect("/", 0, &["room1"]).await;
+    let b = w.connect("/", 1, &["room1", "vip"]).await;
+    let c = w.connect("/", 1, &[]).await;
     let r =
         w.c.sockets_join(pb::SocketsJoinRequest {
             rooms: vec!["room1".into()],
             except_rooms: vec!["vip".into()],
             join_rooms: vec!["joined".into()],
+            namespace: w.ns("/"),
             ..Default::default()
         })
         .await
@@ -751,6 +822,7 @@ pub async fn sockets_join_and_leave(w: &mut World) {
     let r =
         w.c.sockets_leave(pb::SocketsLeaveRequest {
             leave_rooms: vec!["joined".into()],
+            namespace: w.ns("/"),
             ..Default::default()
         })
         .await
@@ -765,12 +837,13 @@ pub async fn sockets_join_and_leave(w: &mut World) {
 
 /// DisconnectSockets by room, and by socket id with `close`.
 pub async fn disconnect_sockets(w: &mut World) {
-    let a = w.stack.connect("/", 0, &["kick"]).await;
-    let b = w.stack.connect("/", 1, &["kick"]).await;
-    let stay = w.stack.connect("/", 1, &["stay"]).await;
+    let a = w.connect("/", 0, &["kick"]).await;
+    let b = w.connect("/", 1, &["kick"]).await;
+    let stay = w.connect("/", 1, &["stay"]).await;
     let r =
         w.c.disconnect_sockets(pb::DisconnectSocketsRequest {
             rooms: vec!["kick".into()],
+            namespace: w.ns("/"),
             ..Default::default()
         })
         .await
@@ -780,10 +853,11 @@ pub async fn disconnect_sockets(w: &mut World) {
     assert_eq!(w.stack.disconnect_reason(&a).await, "io server disconnect");
     assert_eq!(w.stack.disconnect_reason(&b).await, "io server disconnect");
 
-    let c = w.stack.connect("/", 0, &["close"]).await;
+    let c = w.connect("/", 0, &["close"]).await;
     w.c.disconnect_sockets(pb::DisconnectSocketsRequest {
         rooms: vec![c.sid.clone()],
         close: true,
+        namespace: w.ns("/"),
         ..Default::default()
     })
     .await
@@ -796,19 +870,20 @@ pub async fn disconnect_sockets(w: &mut World) {
 /// ServerSideEmit reaches every server's namespace handler, binary included
 /// (these dialects send it as MessagePack).
 pub async fn server_side_emit(w: &mut World) {
-    w.stack.listen("/", "hello").await;
-    w.stack.listen("/admin", "blob").await;
+    w.stack.listen(&w.ns("/"), "hello").await;
+    w.stack.listen(&w.ns("/admin"), "blob").await;
     let r =
         w.c.server_side_emit(pb::ServerSideEmitRequest {
             event: "hello".into(),
             args: vec![value(json!("world")), json_arg(r#"{"n":1}"#)],
+            namespace: w.ns("/"),
             ..Default::default()
         })
         .await
         .unwrap()
         .into_inner();
     w.check_reply(r.receivers, &r.stream_id, 2);
-    let mut events = w.stack.server_events("/", "hello", 2).await;
+    let mut events = w.stack.server_events(&w.ns("/"), "hello", 2).await;
     events.sort_by_key(|e| e["server"].as_u64());
     assert_eq!(
         events,
@@ -819,7 +894,7 @@ pub async fn server_side_emit(w: &mut World) {
     );
     let r =
         w.c.server_side_emit(pb::ServerSideEmitRequest {
-            namespace: "admin".into(),
+            namespace: w.ns("admin"),
             event: "blob".into(),
             args: vec![binary(&[1, 2, 3]), value(json!("x"))],
             ..Default::default()
@@ -830,7 +905,7 @@ pub async fn server_side_emit(w: &mut World) {
         Kind::ClassicOnCluster | Kind::ClassicJson => assert_eq!(r.unwrap_err().code(), Code::InvalidArgument),
         _ => {
             r.unwrap();
-            let mut events = w.stack.server_events("/admin", "blob", 2).await;
+            let mut events = w.stack.server_events(&w.ns("/admin"), "blob", 2).await;
             events.sort_by_key(|e| e["server"].as_u64());
             assert_eq!(
                 events,
