@@ -1,11 +1,14 @@
 //! Idempotency keys: publish an operation at most once per key and window.
 //!
-//! Before publishing, the gateway records the key in the target's Redis with
-//! `SET NX PX <window>` (a Lua script also returns the current value, in one
-//! round trip). A repeat within the window publishes nothing and returns the
-//! first call's result, stored under the key once the first call published.
-//! If publishing fails after the key was recorded, the key is deleted so a
-//! retry can publish. Keys are scoped per API key and target, so two tenants
+//! Before publishing, the gateway records the key in the target's Redis as
+//! pending with `SET NX PX <claim>` (a Lua script also returns the current
+//! value, in one round trip). Once the first call published, its result is
+//! stored under the key for the whole window; a repeat within the window
+//! publishes nothing and returns that result. If publishing fails, the key
+//! is deleted so a retry can publish. The pending claim expires on its own
+//! after a few Redis timeouts, so that a gateway which dies mid-call (a
+//! replica killed, a node lost) does not block retries of that key for the
+//! whole window: they publish once the claim expires. Keys are scoped per API key and target, so two tenants
 //! never collide.
 
 use std::time::Duration;
@@ -23,7 +26,13 @@ pub const KEY_PREFIX: &str = "emitgate:idem";
 /// The value of a key whose first call is still publishing.
 const PENDING: &str = "p";
 
-/// `SET key PENDING NX PX window`; returns nil when the key was recorded
+/// How many Redis timeouts a pending claim lasts: a call that reserved its
+/// key makes at most the publish round trip and the one that stores its
+/// result before the claim is replaced by the result, each bounded by the
+/// Redis timeout; one more is margin.
+const CLAIM_TIMEOUTS: u32 = 3;
+
+/// `SET key PENDING NX PX claim`; returns nil when the key was recorded
 /// now, or the key's current value when it already existed.
 const RESERVE: &str = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end \
                        return redis.call('GET', KEYS[1])";
@@ -67,12 +76,12 @@ pub async fn reserve_all(
     keys: &[Key],
     window: Duration,
 ) -> Result<Vec<Result<Reservation, Error>>, Error> {
-    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+    let claim_ms = millis((target.timeout() * CLAIM_TIMEOUTS).min(window));
     let commands = keys
         .iter()
         .map(|k| {
             let mut cmd = redis::cmd("EVAL");
-            cmd.arg(RESERVE).arg(1).arg(&k.redis_key).arg(PENDING).arg(window_ms);
+            cmd.arg(RESERVE).arg(1).arg(&k.redis_key).arg(PENDING).arg(claim_ms);
             (Route::Key(k.redis_key.as_bytes()), cmd)
         })
         .collect();
@@ -92,9 +101,14 @@ pub async fn reserve_all(
         .collect())
 }
 
-/// Stores each first call's result under its key, keeping the key's expiry,
-/// in one pipelined round trip.
-pub async fn complete_all(target: &Target, done: &[(&str, &Reply)]) {
+/// A duration in whole milliseconds, at least 1 (`PX 0` is an error).
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// Stores each first call's result under its key for the whole window, in
+/// one pipelined round trip (only where the key is still this call's claim).
+pub async fn complete_all(target: &Target, done: &[(&str, &Reply)], window: Duration) {
     if done.is_empty() {
         return;
     }
@@ -102,7 +116,11 @@ pub async fn complete_all(target: &Target, done: &[(&str, &Reply)]) {
         .iter()
         .map(|(redis_key, reply)| {
             let mut cmd = redis::cmd("SET");
-            cmd.arg(*redis_key).arg(encode(reply)).arg("XX").arg("KEEPTTL");
+            cmd.arg(*redis_key)
+                .arg(encode(reply))
+                .arg("XX")
+                .arg("PX")
+                .arg(millis(window));
             (Route::Key(redis_key.as_bytes()), cmd)
         })
         .collect();

@@ -93,7 +93,7 @@ pub async fn run(
     adm.take(items.iter().filter(|i| i.plan().is_some()).count())?;
     adm.check_deadline()?;
     let redis_down = reserve(gw, adm, &mut items).await;
-    let redis_down = send(adm, &mut items).await.or(redis_down);
+    let redis_down = send(gw, adm, &mut items).await.or(redis_down);
     settle(items, redis_down)
 }
 
@@ -208,7 +208,8 @@ async fn reserve(gw: &Gateway, adm: &Admission, items: &mut [Item<'_>]) -> Optio
 /// targets concurrently, each bounded by the caller's deadline; then the
 /// idempotency records of what was sent are stored and those of what failed
 /// released. Returns the first Redis error when nothing at all was sent.
-async fn send(adm: &Admission, items: &mut [Item<'_>]) -> Option<Error> {
+async fn send(gw: &Gateway, adm: &Admission, items: &mut [Item<'_>]) -> Option<Error> {
+    let window = gw.idempotency_window;
     let groups = by_target(items, |_| true);
     if groups.is_empty() {
         return None;
@@ -268,7 +269,7 @@ async fn send(adm: &Admission, items: &mut [Item<'_>]) -> Option<Error> {
         let stored: Vec<(&str, &Reply)> = stored.iter().map(|(k, r)| (k.as_str(), r)).collect();
         let released: Vec<&str> = released.iter().map(String::as_str).collect();
         tokio::join!(
-            idempotency::complete_all(target, &stored),
+            idempotency::complete_all(target, &stored, window),
             idempotency::release_all(target, &released)
         );
     }))

@@ -219,6 +219,11 @@ impl Target {
         }
     }
 
+    /// The Redis timeout that bounds each round trip.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     fn unavailable(&self, reason: impl std::fmt::Display) -> Error {
         Error::Unavailable {
             target: self.name.clone(),
