@@ -261,40 +261,6 @@ pub enum Dialect {
     SocketIoStreams,
 }
 
-impl Dialect {
-    /// The codec of this dialect for a target.
-    pub fn codec(self, target: &TargetConfig) -> Box<dyn crate::codec::Dialect> {
-        match self {
-            Dialect::SocketIo => Box::new(crate::codec::socketio::SocketIo::with_parser(
-                &target.key,
-                target.parser.unwrap_or_default(),
-            )),
-            Dialect::PythonSocketIo => Box::new(crate::codec::python::PythonSocketIo::new(
-                target
-                    .channel
-                    .as_deref()
-                    .unwrap_or(crate::codec::python::DEFAULT_CHANNEL),
-                target.data_shape.unwrap_or_default(),
-            )),
-            Dialect::SocketIoV2 => Box::new(crate::codec::v2::SocketIoV2::new(&target.key)),
-            Dialect::SocketIoSharded => Box::new(crate::codec::sharded::Sharded::new(
-                &target.key,
-                target.subscription_mode.unwrap_or_default(),
-            )),
-            Dialect::SocketIoStreams => Box::new(crate::codec::streams::Streams::new(
-                target
-                    .stream_name
-                    .as_deref()
-                    .unwrap_or(crate::codec::streams::DEFAULT_STREAM_NAME),
-                target
-                    .stream_count
-                    .unwrap_or(crate::codec::streams::DEFAULT_STREAM_COUNT),
-                target.maxlen.unwrap_or(crate::codec::streams::DEFAULT_MAXLEN),
-            )),
-        }
-    }
-}
-
 /// Request limits. Each one protects the Socket.IO servers or the gateway;
 /// a request over a limit is INVALID_ARGUMENT naming the limit and its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -353,18 +319,10 @@ pub struct TargetConfig {
     pub name: String,
     /// Redis URL (`redis://`, `rediss://`, `unix://`).
     pub redis_url: String,
-    /// Wire format of the target's servers.
-    pub dialect: Dialect,
+    /// Wire format of the target's servers, with its adapter's options.
+    pub options: DialectOptions,
     /// Channel prefix (the adapter's `key`).
     pub key: String,
-    /// socketio: the adapter's `parser` (default `msgpack`); the other
-    /// dialects' adapters have no such option.
-    pub parser: Option<Parser>,
-    /// python-socketio: the manager's channel (default `socketio`;
-    /// Flask-SocketIO's default is `flask-socketio`).
-    pub channel: Option<String>,
-    /// python-socketio: how `data` carries the arguments (default `list`).
-    pub data_shape: Option<crate::codec::python::DataShape>,
     /// Redis Cluster: `redis_url` (and `cluster_seeds`) are seed nodes; the
     /// gateway discovers the cluster and sends each command to the master
     /// that owns its channel's (or stream's) slot, following redirections.
@@ -374,15 +332,215 @@ pub struct TargetConfig {
     /// Redis Sentinel: the master is found through Sentinels (`redis_url`
     /// is then unused).
     pub sentinel: Option<crate::sentinel::SentinelConfig>,
-    /// socketio-sharded: the servers' `subscriptionMode` (default `static`:
-    /// everything on the namespace's main channel, right for every mode).
-    pub subscription_mode: Option<crate::codec::sharded::SubscriptionMode>,
-    /// socketio-streams: the adapter's `streamName` (default `socket.io`).
-    pub stream_name: Option<String>,
-    /// socketio-streams: the adapter's `streamCount` (default 1).
-    pub stream_count: Option<u32>,
-    /// socketio-streams: the adapter's `maxLen`, `XADD … MAXLEN ~` (default 10000).
-    pub maxlen: Option<u64>,
+}
+
+impl TargetConfig {
+    /// The target's dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.options.dialect()
+    }
+}
+
+/// A target's dialect and the options of its servers' adapter: the
+/// dialect (`dialect = "…"`) decides which options exist, so a target holds
+/// exactly the options its servers read, each resolved to its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialectOptions {
+    /// `socketio`.
+    SocketIo {
+        /// The adapter's `parser` (default `msgpack`).
+        parser: Parser,
+    },
+    /// `python-socketio`.
+    PythonSocketIo {
+        /// The manager's channel (default `socketio`; Flask-SocketIO's
+        /// default is `flask-socketio`).
+        channel: String,
+        /// How `data` carries the arguments (default `list`).
+        data_shape: crate::codec::python::DataShape,
+    },
+    /// `socketio-v2`: socket.io-redis 5 has no options besides `key`.
+    SocketIoV2,
+    /// `socketio-sharded`.
+    SocketIoSharded {
+        /// The servers' `subscriptionMode` (default `static`: everything on
+        /// the namespace's main channel, right for every mode).
+        subscription_mode: crate::codec::sharded::SubscriptionMode,
+    },
+    /// `socketio-streams`.
+    SocketIoStreams {
+        /// The adapter's `streamName` (default `socket.io`).
+        stream_name: String,
+        /// The adapter's `streamCount` (default 1).
+        stream_count: u32,
+        /// The adapter's `maxLen`, `XADD … MAXLEN ~` (default 10000).
+        maxlen: u64,
+    },
+}
+
+impl Default for DialectOptions {
+    fn default() -> Self {
+        DialectOptions::SocketIo {
+            parser: Parser::default(),
+        }
+    }
+}
+
+impl DialectOptions {
+    /// The dialect these options belong to.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            DialectOptions::SocketIo { .. } => Dialect::SocketIo,
+            DialectOptions::PythonSocketIo { .. } => Dialect::PythonSocketIo,
+            DialectOptions::SocketIoV2 => Dialect::SocketIoV2,
+            DialectOptions::SocketIoSharded { .. } => Dialect::SocketIoSharded,
+            DialectOptions::SocketIoStreams { .. } => Dialect::SocketIoStreams,
+        }
+    }
+
+    /// The options of `dialect` from what a file entry or the flags set
+    /// (`setting` names them in errors); an option the dialect's adapter
+    /// does not have is an error naming it.
+    fn resolve(dialect: Dialect, s: &DialectSettings, setting: &str) -> Result<Self, ConfigError> {
+        let named = |name: &str| self::setting(setting, name);
+        let only = |name: &'static str, set: bool, why: &'static str| {
+            if set { Err(bad(named(name), why)) } else { Ok(()) }
+        };
+        if dialect != Dialect::SocketIo {
+            only("parser", s.parser.is_some(), no_parser_option(dialect))?;
+        }
+        if dialect != Dialect::PythonSocketIo {
+            only(
+                "channel",
+                s.channel.is_some(),
+                "only the python-socketio dialect reads it",
+            )?;
+            only(
+                "data_shape",
+                s.data_shape.is_some(),
+                "only the python-socketio dialect reads it",
+            )?;
+        }
+        if dialect != Dialect::SocketIoSharded {
+            only(
+                "subscription_mode",
+                s.subscription_mode.is_some(),
+                "only the socketio-sharded dialect reads it",
+            )?;
+        }
+        if dialect != Dialect::SocketIoStreams {
+            for (name, set) in [
+                ("stream_name", s.stream_name.is_some()),
+                ("stream_count", s.stream_count.is_some()),
+                ("maxlen", s.maxlen.is_some()),
+            ] {
+                only(name, set, "only the socketio-streams dialect reads it")?;
+            }
+        }
+        Ok(match dialect {
+            Dialect::SocketIo => DialectOptions::SocketIo {
+                parser: s.parser.unwrap_or_default(),
+            },
+            Dialect::PythonSocketIo => {
+                let channel = s
+                    .channel
+                    .clone()
+                    .unwrap_or_else(|| crate::codec::python::DEFAULT_CHANNEL.to_owned());
+                if channel.is_empty() {
+                    return Err(bad(named("channel"), "must not be empty"));
+                }
+                DialectOptions::PythonSocketIo {
+                    channel,
+                    data_shape: s.data_shape.unwrap_or_default(),
+                }
+            }
+            Dialect::SocketIoV2 => DialectOptions::SocketIoV2,
+            Dialect::SocketIoSharded => DialectOptions::SocketIoSharded {
+                subscription_mode: s.subscription_mode.unwrap_or_default(),
+            },
+            Dialect::SocketIoStreams => {
+                let stream_name = s
+                    .stream_name
+                    .clone()
+                    .unwrap_or_else(|| crate::codec::streams::DEFAULT_STREAM_NAME.to_owned());
+                if stream_name.is_empty() {
+                    return Err(bad(named("stream_name"), "must not be empty"));
+                }
+                let stream_count = s.stream_count.unwrap_or(crate::codec::streams::DEFAULT_STREAM_COUNT);
+                // The adapter computes the stream index with 32-bit integers.
+                if !(1..=i32::MAX.unsigned_abs()).contains(&stream_count) {
+                    return Err(bad(named("stream_count"), format!("must be from 1 to {}", i32::MAX)));
+                }
+                let maxlen = s.maxlen.unwrap_or(crate::codec::streams::DEFAULT_MAXLEN);
+                if maxlen == 0 {
+                    return Err(bad(named("maxlen"), "must be greater than 0"));
+                }
+                DialectOptions::SocketIoStreams {
+                    stream_name,
+                    stream_count,
+                    maxlen,
+                }
+            }
+        })
+    }
+}
+
+/// The dialect options as a file entry or the flags write them, before the
+/// dialect decides which of them exist ([`DialectOptions::resolve`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct DialectSettings {
+    parser: Option<Parser>,
+    channel: Option<String>,
+    data_shape: Option<crate::codec::python::DataShape>,
+    subscription_mode: Option<crate::codec::sharded::SubscriptionMode>,
+    stream_name: Option<String>,
+    stream_count: Option<u32>,
+    maxlen: Option<u64>,
+}
+
+/// A target as written, before its dialect options are resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TargetDraft {
+    name: String,
+    redis_url: String,
+    dialect: Dialect,
+    key: String,
+    settings: DialectSettings,
+    cluster: bool,
+    cluster_seeds: Vec<String>,
+    sentinel: Option<crate::sentinel::SentinelConfig>,
+}
+
+impl TargetDraft {
+    /// The default target when the file has none.
+    fn default_target() -> Self {
+        Self {
+            name: DEFAULT_TARGET.to_owned(),
+            redis_url: DEFAULT_REDIS_URL.to_owned(),
+            dialect: Dialect::SocketIo,
+            key: DEFAULT_KEY.to_owned(),
+            settings: DialectSettings::default(),
+            cluster: false,
+            cluster_seeds: Vec::new(),
+            sentinel: None,
+        }
+    }
+
+    /// The checked target; `setting` names its options in errors.
+    fn finish(&self, setting: &str) -> Result<TargetConfig, ConfigError> {
+        let options = DialectOptions::resolve(self.dialect, &self.settings, setting)?;
+        let t = TargetConfig {
+            name: self.name.clone(),
+            redis_url: self.redis_url.clone(),
+            options,
+            key: self.key.clone(),
+            cluster: self.cluster,
+            cluster_seeds: self.cluster_seeds.clone(),
+            sentinel: self.sentinel.clone(),
+        };
+        check_target(setting, &t)?;
+        Ok(t)
+    }
 }
 
 /// The resolved configuration.
@@ -633,6 +791,7 @@ impl Config {
         };
 
         let mut targets = BTreeMap::new();
+        let mut default_draft = None;
         for (i, t) in file.targets.into_iter().enumerate() {
             let setting = format!("targets[{i}]");
             if t.name.is_empty() {
@@ -648,50 +807,39 @@ impl Config {
             if sentinel.is_some() && t.redis_url.is_some() {
                 return Err(bad(format!("{setting}.redis_url"), SENTINEL_OR_URL));
             }
-            let target = TargetConfig {
+            let draft = TargetDraft {
                 sentinel,
                 redis_url: t.redis_url.unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned()),
                 dialect: t.dialect,
                 key: t.key.unwrap_or_else(|| DEFAULT_KEY.to_owned()),
-                parser: t.parser,
-                channel: t.channel,
-                data_shape: t.data_shape,
+                settings: DialectSettings {
+                    parser: t.parser,
+                    channel: t.channel,
+                    data_shape: t.data_shape,
+                    subscription_mode: t.subscription_mode,
+                    stream_name: t.stream_name,
+                    stream_count: t.stream_count,
+                    maxlen: t.maxlen,
+                },
                 cluster: t.cluster,
                 cluster_seeds: t.cluster_seeds,
-                subscription_mode: t.subscription_mode,
-                stream_name: t.stream_name,
-                stream_count: t.stream_count,
-                maxlen: t.maxlen,
                 name: t.name,
             };
-            check_target(&setting, &target)?;
+            let target = draft.finish(&setting)?;
             if targets.insert(target.name.clone(), target).is_some() {
                 return Err(bad(format!("{setting}.name"), "duplicate target name"));
             }
+            if draft.name == DEFAULT_TARGET {
+                default_draft = Some(draft);
+            }
         }
         // The default target: the file's `default` entry, with flags
-        // overriding its URL and key, or one built from flags and defaults.
-        let default = targets
-            .entry(DEFAULT_TARGET.to_owned())
-            .or_insert_with(|| TargetConfig {
-                name: DEFAULT_TARGET.to_owned(),
-                redis_url: DEFAULT_REDIS_URL.to_owned(),
-                dialect: Dialect::SocketIo,
-                key: DEFAULT_KEY.to_owned(),
-                parser: None,
-                channel: None,
-                data_shape: None,
-                cluster: false,
-                cluster_seeds: Vec::new(),
-                sentinel: None,
-                subscription_mode: None,
-                stream_name: None,
-                stream_count: None,
-                maxlen: None,
-            });
-        let sentinel_flags = apply_sentinel_flags(default, &mut cli)?;
-        if apply_target_flags(default, &mut cli) || sentinel_flags {
-            check_target(FLAGS, default)?;
+        // overriding its settings, or one built from flags and defaults.
+        let mut default = default_draft.unwrap_or_else(TargetDraft::default_target);
+        let sentinel_flags = apply_sentinel_flags(&mut default, &mut cli)?;
+        let flags_changed = apply_target_flags(&mut default, &mut cli) || sentinel_flags;
+        if flags_changed || !targets.contains_key(DEFAULT_TARGET) {
+            targets.insert(DEFAULT_TARGET.to_owned(), default.finish(FLAGS)?);
         }
 
         let fr = file.redis;
@@ -805,7 +953,7 @@ fn setting(prefix: &str, name: &str) -> String {
 
 /// Moves the default target's options given as flags (or `EMITGATE_*`
 /// variables) into it, over the file's values; tells whether that changed it.
-fn apply_target_flags(t: &mut TargetConfig, cli: &mut Cli) -> bool {
+fn apply_target_flags(t: &mut TargetDraft, cli: &mut Cli) -> bool {
     let before = t.clone();
     if let Some(v) = cli.redis_url.take() {
         t.redis_url = v;
@@ -814,17 +962,18 @@ fn apply_target_flags(t: &mut TargetConfig, cli: &mut Cli) -> bool {
         t.key = v;
     }
     t.dialect = cli.dialect.unwrap_or(t.dialect);
-    t.parser = cli.parser.or(t.parser);
-    t.channel = cli.channel.take().or(t.channel.take());
-    t.data_shape = cli.data_shape.or(t.data_shape);
+    let s = &mut t.settings;
+    s.parser = cli.parser.or(s.parser);
+    s.channel = cli.channel.take().or(s.channel.take());
+    s.data_shape = cli.data_shape.or(s.data_shape);
+    s.subscription_mode = cli.subscription_mode.or(s.subscription_mode);
+    s.stream_name = cli.stream_name.take().or(s.stream_name.take());
+    s.stream_count = cli.stream_count.or(s.stream_count);
+    s.maxlen = cli.maxlen.or(s.maxlen);
     t.cluster |= cli.cluster;
     if !cli.cluster_seeds.is_empty() {
         t.cluster_seeds = std::mem::take(&mut cli.cluster_seeds);
     }
-    t.subscription_mode = cli.subscription_mode.or(t.subscription_mode);
-    t.stream_name = cli.stream_name.take().or(t.stream_name.take());
-    t.stream_count = cli.stream_count.or(t.stream_count);
-    t.maxlen = cli.maxlen.or(t.maxlen);
     *t != before
 }
 
@@ -835,7 +984,7 @@ const SENTINEL_OR_URL: &str = "a target reaches Redis either through redis_url o
 /// Applies the default target's Sentinel flags over the file's settings;
 /// `--redis-url` alone replaces a Sentinel of the file. Tells whether that
 /// changed the target.
-fn apply_sentinel_flags(t: &mut TargetConfig, cli: &mut Cli) -> Result<bool, ConfigError> {
+fn apply_sentinel_flags(t: &mut TargetDraft, cli: &mut Cli) -> Result<bool, ConfigError> {
     let given = cli.sentinel_master.is_some()
         || !cli.sentinel_urls.is_empty()
         || cli.sentinel_password.is_some()
@@ -893,23 +1042,7 @@ fn check_target(setting: &str, t: &TargetConfig) -> Result<(), ConfigError> {
     if t.key.is_empty() {
         return Err(bad(self::setting(setting, "key"), "must not be empty"));
     }
-    if t.dialect != Dialect::PythonSocketIo {
-        for (name, set) in [("channel", t.channel.is_some()), ("data_shape", t.data_shape.is_some())] {
-            if set {
-                return Err(bad(
-                    self::setting(setting, name),
-                    "only the python-socketio dialect reads it",
-                ));
-            }
-        }
-    }
-    if t.dialect != Dialect::SocketIo && t.parser.is_some() {
-        return Err(bad(self::setting(setting, "parser"), no_parser_option(t.dialect)));
-    }
-    if t.channel.as_deref() == Some("") {
-        return Err(bad(self::setting(setting, "channel"), "must not be empty"));
-    }
-    check_cluster_and_stream_options(setting, t)
+    check_cluster_options(setting, t)
 }
 
 /// Why a dialect's servers have no `parser` to name: only the classic
@@ -933,8 +1066,8 @@ fn no_parser_option(dialect: Dialect) -> &'static str {
     }
 }
 
-/// Redis Cluster seeds, and the options of the sharded and streams dialects.
-fn check_cluster_and_stream_options(setting: &str, t: &TargetConfig) -> Result<(), ConfigError> {
+/// Redis Cluster seeds, and Sentinel.
+fn check_cluster_options(setting: &str, t: &TargetConfig) -> Result<(), ConfigError> {
     if t.cluster && t.sentinel.is_some() {
         return Err(bad(
             self::setting(setting, "sentinel_master"),
@@ -957,41 +1090,6 @@ fn check_cluster_and_stream_options(setting: &str, t: &TargetConfig) -> Result<(
                 format!("{seed:?} is not a redis:// URL"),
             ));
         }
-    }
-    if t.dialect != Dialect::SocketIoSharded && t.subscription_mode.is_some() {
-        return Err(bad(
-            self::setting(setting, "subscription_mode"),
-            "only the socketio-sharded dialect reads it",
-        ));
-    }
-    if t.dialect != Dialect::SocketIoStreams {
-        for (name, set) in [
-            ("stream_name", t.stream_name.is_some()),
-            ("stream_count", t.stream_count.is_some()),
-            ("maxlen", t.maxlen.is_some()),
-        ] {
-            if set {
-                return Err(bad(
-                    self::setting(setting, name),
-                    "only the socketio-streams dialect reads it",
-                ));
-            }
-        }
-    }
-    if t.stream_name.as_deref() == Some("") {
-        return Err(bad(self::setting(setting, "stream_name"), "must not be empty"));
-    }
-    // The adapter computes the stream index with 32-bit integers.
-    if let Some(n) = t.stream_count
-        && !(1..=i32::MAX.unsigned_abs()).contains(&n)
-    {
-        return Err(bad(
-            self::setting(setting, "stream_count"),
-            format!("must be from 1 to {}", i32::MAX),
-        ));
-    }
-    if t.maxlen == Some(0) {
-        return Err(bad(self::setting(setting, "maxlen"), "must be greater than 0"));
     }
     Ok(())
 }
@@ -1121,10 +1219,14 @@ mod tests {
         .unwrap();
         let c = Config::resolve(cli, FileConfig::default()).unwrap();
         let t = &c.targets[DEFAULT_TARGET];
-        assert_eq!(t.dialect, Dialect::SocketIoStreams);
+        assert_eq!(t.dialect(), Dialect::SocketIoStreams);
         assert_eq!(
-            (t.stream_name.as_deref(), t.stream_count, t.maxlen),
-            (Some("events"), Some(4), Some(500))
+            t.options,
+            DialectOptions::SocketIoStreams {
+                stream_name: "events".into(),
+                stream_count: 4,
+                maxlen: 500
+            }
         );
         assert!(t.cluster);
         assert_eq!(t.cluster_seeds, ["redis://10.0.0.2:6379", "redis://10.0.0.3:6379"]);
@@ -1141,8 +1243,13 @@ mod tests {
         .unwrap();
         let c = Config::resolve(cli, FileConfig::default()).unwrap();
         let t = &c.targets[DEFAULT_TARGET];
-        assert_eq!(t.channel.as_deref(), Some("flask-socketio"));
-        assert_eq!(t.data_shape, Some(DataShape::Single));
+        assert_eq!(
+            t.options,
+            DialectOptions::PythonSocketIo {
+                channel: "flask-socketio".into(),
+                data_shape: DataShape::Single
+            }
+        );
 
         let cli = Cli::try_parse_from([
             "emitgate",
@@ -1154,14 +1261,18 @@ mod tests {
         .unwrap();
         let c = Config::resolve(cli, FileConfig::default()).unwrap();
         assert_eq!(
-            c.targets[DEFAULT_TARGET].subscription_mode,
-            Some(SubscriptionMode::DynamicPrivate)
+            c.targets[DEFAULT_TARGET].options,
+            DialectOptions::SocketIoSharded {
+                subscription_mode: SubscriptionMode::DynamicPrivate
+            }
         );
 
         let cli = Cli::try_parse_from(["emitgate", "--parser", "json"]).unwrap();
         let c = Config::resolve(cli, FileConfig::default()).unwrap();
-        assert_eq!(c.targets[DEFAULT_TARGET].parser, Some(Parser::Json));
-        assert_eq!(c.targets[DEFAULT_TARGET].dialect, Dialect::SocketIo);
+        assert_eq!(
+            c.targets[DEFAULT_TARGET].options,
+            DialectOptions::SocketIo { parser: Parser::Json }
+        );
 
         let e = Cli::try_parse_from(["emitgate", "--parser", "yaml"])
             .unwrap_err()
@@ -1177,7 +1288,9 @@ mod tests {
         .unwrap();
         let cli = Cli::try_parse_from(["emitgate", "--stream-name", "flag"]).unwrap();
         let c = Config::resolve(cli, file).unwrap();
-        assert_eq!(c.targets[DEFAULT_TARGET].stream_name.as_deref(), Some("flag"));
+        assert!(
+            matches!(&c.targets[DEFAULT_TARGET].options, DialectOptions::SocketIoStreams { stream_name, .. } if stream_name == "flag")
+        );
 
         // A dialect option the flags' dialect does not read.
         let cli = Cli::try_parse_from(["emitgate", "--maxlen", "5"]).unwrap();
@@ -1209,8 +1322,11 @@ mod tests {
             assert_eq!(e.setting, "--parser (EMITGATE_PARSER)");
         }
         let c = Config::from_toml("[[targets]]\nname = \"x\"\nparser = \"json\"\n").unwrap();
-        assert_eq!(c.targets["x"].parser, Some(Parser::Json));
-        assert_eq!(c.targets["x"].dialect.codec(&c.targets["x"]).name(), "socketio");
+        assert_eq!(
+            c.targets["x"].options,
+            DialectOptions::SocketIo { parser: Parser::Json }
+        );
+        assert_eq!(crate::codec::for_target(&c.targets["x"]).name(), "socketio");
         let e = Config::from_toml("[[targets]]\nname = \"x\"\nparser = \"cbor\"\n").unwrap_err();
         assert!(e.message.contains("msgpack"), "{e}");
     }

@@ -209,7 +209,7 @@ impl Target {
     }
 
     fn with_backend(cfg: &TargetConfig, config: &Config, backend: Backend) -> Self {
-        let dialect = cfg.dialect.codec(cfg);
+        let dialect = crate::codec::for_target(cfg);
         Self {
             metrics: crate::metrics::TargetMetrics::new(&cfg.name, dialect.name()),
             name: cfg.name.clone(),

@@ -25,7 +25,7 @@ use rmpv::Value as Mp;
 use super::{
     CodecError, Command, EMITTER_UID, EncodedArgs, Event, Message, Parser, Selector,
     args::{ArgError, msgpack_to_json_list},
-    python::{self, DataShape, PythonSocketIo},
+    python::{self, PythonSocketIo},
     write::json_str,
 };
 
@@ -192,29 +192,23 @@ pub struct Envelope {
 impl Wire {
     /// The wire of a target.
     pub fn new(cfg: &crate::config::TargetConfig) -> Self {
-        use crate::config::Dialect as D;
-        match cfg.dialect {
-            D::SocketIo => Wire::Classic {
+        use crate::config::DialectOptions as O;
+        match &cfg.options {
+            O::SocketIo { parser } => Wire::Classic {
                 key: cfg.key.clone(),
-                parser: cfg.parser.unwrap_or_default(),
+                parser: *parser,
             },
-            D::SocketIoSharded => Wire::Sharded {
+            O::SocketIoSharded { .. } => Wire::Sharded {
                 prefix: cfg.key.clone(),
             },
-            D::SocketIoStreams => Wire::Streams {
+            O::SocketIoStreams { .. } => Wire::Streams {
                 prefix: cfg.key.clone(),
             },
-            D::PythonSocketIo => {
-                let channel = cfg
-                    .channel
-                    .clone()
-                    .unwrap_or_else(|| python::DEFAULT_CHANNEL.to_owned());
-                Wire::Python {
-                    codec: PythonSocketIo::new(&channel, cfg.data_shape.unwrap_or(DataShape::List)),
-                    channel,
-                }
-            }
-            D::SocketIoV2 => Wire::V2 { key: cfg.key.clone() },
+            O::PythonSocketIo { channel, data_shape } => Wire::Python {
+                codec: PythonSocketIo::new(channel, *data_shape),
+                channel: channel.clone(),
+            },
+            O::SocketIoV2 => Wire::V2 { key: cfg.key.clone() },
         }
     }
 
@@ -800,7 +794,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::codec::{Flags, Shape};
+    use crate::codec::{Flags, Shape, python::DataShape};
 
     fn args(bytes: &[u8], count: u32, binary: bool) -> EncodedArgs {
         EncodedArgs {

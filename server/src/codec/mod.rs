@@ -262,3 +262,20 @@ pub trait Dialect: Send + Sync + fmt::Debug {
     /// An event to the servers' handlers.
     fn server_side_emit(&self, nsp: &str, event: &str, args: &EncodedArgs) -> Result<Message, CodecError>;
 }
+
+/// The codec of a configured target: its dialect with the target's key and
+/// dialect options.
+pub fn for_target(target: &crate::config::TargetConfig) -> Box<dyn Dialect> {
+    use crate::config::DialectOptions as O;
+    match &target.options {
+        O::SocketIo { parser } => Box::new(socketio::SocketIo::with_parser(&target.key, *parser)),
+        O::PythonSocketIo { channel, data_shape } => Box::new(python::PythonSocketIo::new(channel, *data_shape)),
+        O::SocketIoV2 => Box::new(v2::SocketIoV2::new(&target.key)),
+        O::SocketIoSharded { subscription_mode } => Box::new(sharded::Sharded::new(&target.key, *subscription_mode)),
+        O::SocketIoStreams {
+            stream_name,
+            stream_count,
+            maxlen,
+        } => Box::new(streams::Streams::new(stream_name, *stream_count, *maxlen)),
+    }
+}
