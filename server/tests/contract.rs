@@ -16,7 +16,9 @@ fn constants() -> Value {
 }
 
 fn number(v: &Value, name: &str) -> u64 {
-    v[name].as_u64().unwrap_or_else(|| panic!("constants.json has no number {name}"))
+    v[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("constants.json has no number {name}"))
 }
 
 #[test]

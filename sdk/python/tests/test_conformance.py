@@ -162,7 +162,7 @@ def check_error(error: BaseException, want: dict[str, Any], where: str) -> None:
     assert error.code.name == want["code"], f"{where}: {error!r}"
     fields = [v.field for v in getattr(error, "violations", ())]
     for field in want.get("fields", []):
-        assert any(f == field or f.startswith(field + ".") for f in fields), (
+        assert any(f == field or f.startswith((field + ".", field + "[")) for f in fields), (
             f"{where}: no violation on {field} in {fields}"
         )
     for name, value in want.get("limits", {}).items():
