@@ -22,7 +22,8 @@ const CHECK_EVERY = 1000;
 function cpuSeconds(): float
 {
     $u = getrusage();
-    return $u['ru_utime.tv_sec'] + $u['ru_utime.tv_usec'] / 1e6 + $u['ru_stime.tv_sec'] + $u['ru_stime.tv_usec'] / 1e6;
+    return $u['ru_utime.tv_sec'] + $u['ru_utime.tv_usec'] / 1e6
+        + $u['ru_stime.tv_sec'] + $u['ru_stime.tv_usec'] / 1e6;
 }
 
 $cfg = json_decode((string) stream_get_contents(STDIN), true, 64, JSON_THROW_ON_ERROR);
@@ -52,4 +53,5 @@ foreach ($handles as $handle) {
         $first ??= $error->getMessage();
     }
 }
-echo json_encode(['sent' => count($handles) - $errors, 'errors' => $errors, 'first_error' => $first, 'cpu_s' => $cpu]), "\n";
+$report = ['sent' => count($handles) - $errors, 'errors' => $errors, 'first_error' => $first, 'cpu_s' => $cpu];
+echo json_encode($report), "\n";
