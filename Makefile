@@ -14,7 +14,9 @@
 #   make generate  regenerate the SDKs' code from proto/
 #   make release   optimized build (target/release/emitgate)
 #   make bench     benchmark: emitgate vs the Redis limit and the reference
-#                  emitters; table on stdout, JSON + PNG in bench/results/
+#                  emitters, and each SDK's Publisher against the bench's
+#                  Rust load client; table on stdout, JSON + PNG in
+#                  bench/results/
 #   make bench-profile  perf flamegraphs of the gateway under load
 #
 # CI (.ci/run) runs `make lint test`, the same commands as a developer.
@@ -41,7 +43,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && echo
 	lint-docs lint-sdks lint-deploy render-chart test-deploy generate clean bench bench-smoke bench-profile
 
 help:
-	@sed -n '2,19p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,21p' Makefile | sed 's/^# \{0,1\}//'
 
 ## ---- setup -----------------------------------------------------------------
 
@@ -195,14 +197,14 @@ test-sdks:
 
 # One run on this machine: redis-server, the reference emitters and the
 # release gateway; extra flags: make bench BENCH_ARGS="--seconds 8".
-bench: setup-bench
+bench: setup-bench setup-sdks
 	$(CARGO) build --locked --release -p emitgate -p emitgate-bench
 	target/release/emitgate-bench $(BENCH_ARGS)
 
 # What `make test` runs: every scenario end to end for a fraction of a
 # second against the debug gateway; fails on errors or lost events, never
 # on timings. Results go to target/bench-smoke/, not bench/results/.
-bench-smoke: setup-bench
+bench-smoke: setup-bench setup-sdks
 	$(CARGO) build --locked -p emitgate -p emitgate-bench
 	target/debug/emitgate-bench --quick --strict --gateway target/debug/emitgate --out target/bench-smoke
 	@test -s target/bench-smoke/latest.json && test -s target/bench-smoke/latest.png

@@ -14,6 +14,7 @@ mod procs;
 mod profile;
 mod publisher;
 mod report;
+mod sdk;
 mod subscriber;
 mod workload;
 
@@ -85,7 +86,7 @@ struct Args {
     #[arg(long)]
     profile: bool,
     /// Run only these scenario groups (comma-separated: limit, reference,
-    /// batch, unary, args); for experiments, the targets need them all.
+    /// batch, unary, args, sdk); for experiments, the targets need them all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Fail (exit 1) when a scenario had errors, lost events or delivered
@@ -415,7 +416,40 @@ fn run() -> Result<(), Box<dyn Error>> {
         ));
     }
 
-    // 6. Memory.
+    // 6. Each SDK's Publisher, through the same gateway.
+    if want("sdk") {
+        let cfg = json!({
+            "grpc": gw_addr,
+            "seconds": timing.run.as_secs_f64(),
+            "event": workload::EVENT,
+            "payload_json": workload::PAYLOAD_JSON,
+            "rooms": rooms,
+        })
+        .to_string();
+        for d in sdk::drivers(&root)? {
+            eprintln!("bench: 6. {}", d.label);
+            sampler.reset();
+            let (id, command) = (d.id, d.command);
+            let m = bench.measure(Some(gw_pid), || {
+                let r = sdk::run(command, &cfg, id)?;
+                Ok((
+                    Some(r.sent),
+                    Outcome {
+                        calls: r.sent,
+                        published: r.sent,
+                        errors: r.errors,
+                        first_error: r.first_error,
+                    },
+                    r.cpu_s,
+                ))
+            })?;
+            let mut s = Scenario::new(d.id, "sdk", d.label, &m);
+            s.gateway_rss_mb = Some(report::mb(sampler.max()));
+            scenarios.push(s);
+        }
+    }
+
+    // 7. Memory.
     thread::sleep(Duration::from_millis(if args.quick { 100 } else { 2000 }));
     gw.check_alive()?;
     let rss = Rss {

@@ -167,6 +167,9 @@ pub struct Scenario {
     pub x_node: Option<f64>,
     /// Throughput over the python-socketio manager.
     pub x_python: Option<f64>,
+    /// Throughput over the bench's own Rust load client (the best BatchEmit
+    /// scenario): what an SDK keeps of the gateway's speed.
+    pub x_rust: Option<f64>,
     /// Redis commands executed per delivered event, by command (shows
     /// round trips the gateway adds, e.g. a pool's UNWATCH + PING).
     pub redis_commands_per_event: std::collections::BTreeMap<String, f64>,
@@ -210,6 +213,7 @@ impl Scenario {
             x_limit: None,
             x_node: None,
             x_python: None,
+            x_rust: None,
             redis_commands_per_event: m
                 .commands
                 .iter()
@@ -341,7 +345,34 @@ impl Report {
             .max_by(|a, b| a.events_per_s.total_cmp(&b.events_per_s));
         let (batch, batch_id) = best_batch.map_or((0.0, String::new()), |s| (s.events_per_s, s.id.clone()));
         let fmt = |v: f64| format_rate(v);
-        let targets = vec![
+        // The SDK targets: events/s of each SDK's Publisher.
+        let sdk_targets = [
+            ("sdk-python", "Python", 120_000.0),
+            ("sdk-go", "Go", 400_000.0),
+            ("sdk-php", "PHP", 50_000.0),
+        ]
+        .into_iter()
+        .map(|(id, sdk, threshold)| {
+            let r = scenarios.iter().find(|s| s.id == id).map_or(0.0, |s| s.events_per_s);
+            target(
+                &format!("{sdk} SDK Publisher >= {} events/s", fmt(threshold)),
+                r,
+                ">=",
+                threshold,
+                "events/s",
+                format!(
+                    "{id} {} events/s, {} x the Rust load client ({batch_id} {})",
+                    fmt(r),
+                    ratio(r, batch).map_or_else(|| "–".into(), |x| format!("{x:.2}")),
+                    fmt(batch)
+                ),
+            )
+        })
+        .collect::<Vec<_>>();
+        for s in &mut scenarios {
+            s.x_rust = ratio(s.events_per_s, batch);
+        }
+        let mut targets = vec![
             target(
                 "BatchEmit >= 0.8x Redis limit",
                 ratio(batch, limit).unwrap_or(0.0),
@@ -402,6 +433,7 @@ impl Report {
                 format!("VmHWM {:.1}, sampled max {:.1}", rss.peak_hwm_mb, rss.peak_sampled_mb),
             ),
         ];
+        targets.extend(sdk_targets);
         let all_targets_pass = targets.iter().all(|t| t.pass);
         Self {
             timestamp: timestamp.into(),
@@ -448,15 +480,16 @@ impl Report {
         );
         let _ = writeln!(
             t,
-            "| # | scenario | events/s | × limit | × node | × python | gateway CPU | gateway µs/event | redis CPU | sender CPU | Redis cmds/event | gateway RSS |"
+            "| # | scenario | events/s | × limit | × node | × python | × rust | gateway CPU | gateway µs/event | redis CPU | sender CPU | Redis cmds/event | gateway RSS |"
         );
-        let _ = writeln!(t, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|");
+        let _ = writeln!(t, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|");
         let num = |g: &str| match g {
             "limit" => "1",
             "reference" => "2",
             "batch" => "3",
             "unary" => "4",
             "args" => "5",
+            "sdk" => "6",
             _ => "",
         };
         let x = |v: Option<f64>| v.map_or_else(|| "–".into(), |v| format!("{v:.2}"));
@@ -470,13 +503,14 @@ impl Report {
             }
             let _ = writeln!(
                 t,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0}% | {:.0}% | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0}% | {:.0}% | {} | {} |",
                 num(&s.group),
                 label,
                 format_rate(s.events_per_s),
                 x(s.x_limit),
                 x(s.x_node),
                 x(s.x_python),
+                x(s.x_rust),
                 s.gateway_cpu_cores
                     .map_or_else(|| "–".into(), |v| format!("{:.0}%", v * 100.0)),
                 s.gateway_cpu_us_per_event

@@ -32,9 +32,10 @@ type RawMsgpack []byte
 // (2^53); integers beyond ±maxSafeInteger travel as MessagePack integers.
 const maxSafeInteger = 1 << 53
 
-// maxDepth bounds the nesting of an argument; deeper values (or cyclic
-// ones) are refused.
-const maxDepth = 1000
+// maxDepth bounds the nesting of an argument: the gateway's limit of 128
+// levels of arrays and maps (max_depth); deeper values (or cyclic ones) are
+// refused before sending.
+const maxDepth = 128
 
 // encodeArgs encodes event arguments. field is the path of the arguments
 // in the request ("args" or "items[3].emit.args"), used in errors.
@@ -230,7 +231,13 @@ func (c *converter) convert(v reflect.Value, depth int) (any, error) {
 		if v.IsNil() {
 			return nil, nil
 		}
-		return c.convert(v.Elem(), depth+1)
+		// Only arrays and maps are levels of nesting, as for the gateway;
+		// a pointer or interface to another one still counts, so that a
+		// cycle of them ends.
+		if k := v.Elem().Kind(); k == reflect.Interface || k == reflect.Pointer {
+			return c.convert(v.Elem(), depth+1)
+		}
+		return c.convert(v.Elem(), depth)
 	case reflect.Slice:
 		if v.IsNil() {
 			return nil, nil

@@ -217,24 +217,21 @@ func (b *Batch) shrink(n int) {
 }
 
 // tooManyItems reports whether the gateway refused a BatchEmit request
-// because of its number of items, and the limit when the violation states
-// it ("… over the limit max_batch_items = 5"); the limit is larger than any
-// request size otherwise.
+// because of its number of items, and the limit it sent as data
+// (Error.Limits["max_batch_items"]); the limit is larger than any request
+// size when the refusal of "items" names none.
 func tooManyItems(err error) (limit int, ok bool) {
 	e, isErr := err.(*Error)
 	if !isErr || e.Code != codes.InvalidArgument {
 		return 0, false
 	}
+	if n, found := e.Limits["max_batch_items"]; found && n >= 1 {
+		return int(min(n, math.MaxInt)), true
+	}
 	for _, v := range e.Violations {
-		if v.Field != "items" {
-			continue
+		if v.Field == "items" {
+			return math.MaxInt, true
 		}
-		if _, after, found := strings.Cut(v.Description, "max_batch_items = "); found {
-			if n, err := strconv.Atoi(strings.TrimSpace(after)); err == nil && n >= 1 {
-				return n, true
-			}
-		}
-		return math.MaxInt, true
 	}
 	return 0, false
 }

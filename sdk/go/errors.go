@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +42,12 @@ type Error struct {
 	// rate is used up or the gateway sheds load); zero when the gateway did
 	// not say.
 	RetryAfter time.Duration
+
+	// Limits holds the gateway limits the request went over, by name, with
+	// the value in force ({"max_batch_items": 1000}), read from the metadata
+	// of the google.rpc.ErrorInfo detail (reason LIMIT_EXCEEDED, domain
+	// emitgate), never from message text; nil when the gateway named none.
+	Limits map[string]uint64
 
 	// Local is true when the client refused the request before sending it
 	// (for example an Emit without a room, or an argument that cannot be
@@ -173,6 +180,13 @@ func fromCall(ctx context.Context, err error) error {
 	return e
 }
 
+// limitExceeded and errorDomain are the google.rpc.ErrorInfo reason and
+// domain of a request over one of the gateway's limits.
+const (
+	limitExceeded = "LIMIT_EXCEEDED"
+	errorDomain   = "emitgate"
+)
+
 // fromStatus decodes a gRPC status and its details.
 func fromStatus(st *status.Status) *Error {
 	e := &Error{Code: st.Code(), Message: st.Message()}
@@ -181,6 +195,18 @@ func fromStatus(st *status.Status) *Error {
 		case *errdetails.BadRequest:
 			for _, v := range d.GetFieldViolations() {
 				e.Violations = append(e.Violations, FieldViolation{Field: v.GetField(), Description: v.GetDescription()})
+			}
+		case *errdetails.ErrorInfo:
+			if d.GetReason() != limitExceeded || d.GetDomain() != errorDomain {
+				continue
+			}
+			for name, value := range d.GetMetadata() {
+				if n, err := strconv.ParseUint(value, 10, 64); err == nil {
+					if e.Limits == nil {
+						e.Limits = make(map[string]uint64, len(d.GetMetadata()))
+					}
+					e.Limits[name] = n
+				}
 			}
 		case *errdetails.RetryInfo:
 			if d.GetRetryDelay() != nil {

@@ -313,7 +313,7 @@ func pkiFiles(dir string) (*pki, error) {
 	return thePKI, pkiErr
 }
 
-func startStack(name, dir, config string) (*stack, error) {
+func startStack(name, dir, config string, gatewayArgs ...string) (*stack, error) {
 	root := repoRoot()
 	bin := os.Getenv("EMITGATE_BIN")
 	if bin == "" {
@@ -331,7 +331,11 @@ func startStack(name, dir, config string) (*stack, error) {
 		return nil, err
 	}
 
-	cmd := exec.Command("node", script, "--gateway", bin, "--gateway-arg=--config", "--gateway-arg="+configFile)
+	args := []string{script, "--gateway", bin, "--gateway-arg=--config", "--gateway-arg=" + configFile}
+	for _, a := range gatewayArgs {
+		args = append(args, "--gateway-arg="+a)
+	}
+	cmd := exec.Command("node", args...)
 	s := &stack{cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = s.logs
 	var err error

@@ -20,6 +20,14 @@ class EmitgateException extends \RuntimeException
     private string $statusMessage;
     private bool $local;
     private ?float $retryDelay;
+    /** @var array<string, int> */
+    private array $limits = [];
+
+    /** google.rpc.ErrorInfo reason of a request over one of the gateway's limits. */
+    public const LIMIT_EXCEEDED = 'LIMIT_EXCEEDED';
+
+    /** google.rpc.ErrorInfo domain of the gateway's errors. */
+    public const ERROR_DOMAIN = 'emitgate';
 
     /**
      * @param Code $code the gRPC status code
@@ -52,6 +60,8 @@ class EmitgateException extends \RuntimeException
      * @param float|null $retryDelay the google.rpc.RetryInfo delay in seconds
      * @param bool $local true when the SDK raised it without a server answer
      * @param \Throwable|null $previous the cause
+     * @param array<string, int> $limits the gateway limits the request went over
+     *        (google.rpc.ErrorInfo metadata), by name
      * @return self an instance of the subclass for the code's family
      */
     public static function fromStatus(
@@ -61,8 +71,9 @@ class EmitgateException extends \RuntimeException
         ?float $retryDelay = null,
         bool $local = false,
         ?\Throwable $previous = null,
+        array $limits = [],
     ): self {
-        return match ($code) {
+        $e = match ($code) {
             Code::INVALID_ARGUMENT, Code::OUT_OF_RANGE, Code::FAILED_PRECONDITION
                 => new InvalidArgumentException($code, $message, $violations, $local, $retryDelay, $previous),
             Code::NOT_FOUND => new NotFoundException($code, $message, $local, $retryDelay, $previous),
@@ -75,6 +86,21 @@ class EmitgateException extends \RuntimeException
                 => new DeadlineExceededException($code, $message, $local, $retryDelay, $previous),
             default => new InternalException($code, $message, $local, $retryDelay, $previous),
         };
+        $e->limits = $limits;
+        return $e;
+    }
+
+    /**
+     * Returns the gateway limits the request went over, by name, with the
+     * value in force (`['max_batch_items' => 1000]`), read from the metadata
+     * of the google.rpc.ErrorInfo detail (reason LIMIT_EXCEEDED, domain
+     * emitgate), never from message text.
+     *
+     * @return array<string, int> the limits, empty when the gateway named none
+     */
+    public function getLimits(): array
+    {
+        return $this->limits;
     }
 
     /**

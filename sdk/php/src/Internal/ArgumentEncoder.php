@@ -23,7 +23,8 @@ use Emitgate\RawJson;
  */
 final class ArgumentEncoder
 {
-    private const MAX_DEPTH = 512;
+    /** Most levels of arrays and maps in one argument: the gateway's limit (`max_depth`). */
+    public const MAX_DEPTH = 128;
     private const SAFE_INT = 9007199254740992; // 2^53
 
     /**

@@ -20,9 +20,6 @@ final class BatchLimit
     /** The gateway's default `max_batch_items`. */
     public const DEFAULT_MAX_BATCH_ITEMS = 1000;
 
-    /** What the gateway writes before the limit in the violation on `items`. */
-    private const LIMIT_MARKER = 'max_batch_items = ';
-
     /** @var int the current chunk size, at least 1 */
     public int $maxItems;
 
@@ -39,10 +36,11 @@ final class BatchLimit
 
     /**
      * Learns from a failed request of $sent items: when the gateway refused
-     * it for its number of items (INVALID_ARGUMENT with violations on the
-     * field `items` only, which publishes nothing), lowers the chunk size to
-     * the limit the gateway states, or to half of $sent, and tells the
-     * caller to resend.
+     * it for its number of items (INVALID_ARGUMENT over `max_batch_items`,
+     * which publishes nothing), lowers the chunk size to the limit the
+     * gateway sends as data (getLimits()), or to half of $sent when a
+     * refusal of the field `items` names none, and tells the caller to
+     * resend.
      *
      * @param EmitgateException $error the whole-call error
      * @param int $sent the number of items of the refused request
@@ -53,24 +51,17 @@ final class BatchLimit
         if (!$error instanceof InvalidArgumentException || $error->isLocal() || $sent <= 1) {
             return false;
         }
-        $violations = $error->getFieldViolations();
-        if ($violations === []) {
-            return false;
-        }
-        $limit = null;
-        foreach ($violations as $v) {
-            if ($v->field !== 'items') {
+        $limit = $error->getLimits()['max_batch_items'] ?? null;
+        if ($limit === null) {
+            $fields = $error->getFields();
+            if ($fields === [] || array_diff($fields, ['items']) !== []) {
                 return false;
             }
-            $at = strpos($v->description, self::LIMIT_MARKER);
-            if ($at !== false) {
-                $n = (int) substr($v->description, $at + strlen(self::LIMIT_MARKER));
-                if ($n >= 1 && $n < $sent) {
-                    $limit = $n;
-                }
-            }
+            $limit = max(1, intdiv($sent, 2));
+        } elseif ($limit < 1 || $limit >= $sent) {
+            return false;
         }
-        $this->maxItems = min($this->maxItems, $limit ?? max(1, intdiv($sent, 2)));
+        $this->maxItems = min($this->maxItems, $limit);
         return true;
     }
 }

@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace Emitgate\Internal;
 
 use Emitgate\Code;
+use Emitgate\Exception\EmitgateException;
 use Emitgate\Exception\InternalException;
 use Emitgate\FieldViolation;
 use Emitgate\ItemResult;
@@ -309,6 +310,65 @@ final class Wire
             $r->getDuplicate(),
             $r->getStreamId() === '' ? null : $r->getStreamId()
         );
+    }
+
+    /**
+     * Reads a google.rpc.ErrorInfo (reason = 1, domain = 2, metadata = 3 as
+     * map entries of key = 1, value = 2) and returns its metadata when the
+     * reason and domain are the gateway's for a violated limit: each limit's
+     * name and value. Read here rather than with the Protobuf runtime, whose
+     * map iterator is deprecated on PHP 8.2.
+     *
+     * @param string $bytes the encoded ErrorInfo
+     * @return array<string, int> the limits, empty for another ErrorInfo
+     * @throws InternalException when the bytes are malformed
+     */
+    public static function limits(string $bytes): array
+    {
+        $fields = [1 => '', 2 => ''];
+        $metadata = [];
+        $pos = 0;
+        $len = strlen($bytes);
+        while ($pos < $len) {
+            $key = self::readVarint($bytes, $pos);
+            if (($key & 7) !== 2 || ($key >> 3) < 1 || ($key >> 3) > 3) {
+                self::skip($bytes, $pos, $key);
+                continue;
+            }
+            $size = self::readVarint($bytes, $pos);
+            if ($pos + $size > $len) {
+                throw self::malformed();
+            }
+            $value = substr($bytes, $pos, $size);
+            $pos += $size;
+            if (($key >> 3) < 3) {
+                $fields[$key >> 3] = $value;
+                continue;
+            }
+            $entry = [1 => '', 2 => ''];
+            $at = 0;
+            while ($at < $size) {
+                $k = self::readVarint($value, $at);
+                if (($k & 7) === 2 && (($k >> 3) === 1 || ($k >> 3) === 2)) {
+                    $n = self::readVarint($value, $at);
+                    $entry[$k >> 3] = substr($value, $at, $n);
+                    $at += $n;
+                } else {
+                    self::skip($value, $at, $k);
+                }
+            }
+            $metadata[$entry[1]] = $entry[2];
+        }
+        if ($fields[1] !== EmitgateException::LIMIT_EXCEEDED || $fields[2] !== EmitgateException::ERROR_DOMAIN) {
+            return [];
+        }
+        $limits = [];
+        foreach ($metadata as $name => $value) {
+            if ($name !== '' && ctype_digit($value)) {
+                $limits[(string) $name] = (int) $value;
+            }
+        }
+        return $limits;
     }
 
     private static function readVarint(string $bytes, int &$pos): int

@@ -8,6 +8,7 @@ use Emitgate\Code;
 use Emitgate\Exception\EmitgateException;
 use Emitgate\Exception\InternalException;
 use Emitgate\FieldViolation;
+use Emitgate\Internal\Wire;
 use Emitgate\Proto\Google\Rpc\BadRequest;
 use Emitgate\Proto\Google\Rpc\RetryInfo;
 use Emitgate\Proto\Google\Rpc\Status;
@@ -33,6 +34,7 @@ final class CurlTransport
     private const USER_AGENT = 'emitgate-php/0.1.0 (curl)';
     private const BAD_REQUEST_URL = 'type.googleapis.com/google.rpc.BadRequest';
     private const RETRY_INFO_URL = 'type.googleapis.com/google.rpc.RetryInfo';
+    private const ERROR_INFO_URL = 'type.googleapis.com/google.rpc.ErrorInfo';
     /** libcurl's CURLE_HTTP2_STREAM, which ext-curl does not define. */
     private const CURLE_HTTP2_STREAM = 92;
 
@@ -330,6 +332,7 @@ final class CurlTransport
         $message = rawurldecode($headers['grpc-message'][0] ?? '');
         $violations = [];
         $retryDelay = null;
+        $limits = [];
         $details = $headers['grpc-status-details-bin'][0] ?? null;
         if ($details !== null) {
             $bytes = base64_decode(strtr($details, '-_', '+/'), false);
@@ -346,6 +349,8 @@ final class CurlTransport
                         foreach ($badRequest->getFieldViolations() as $v) {
                             $violations[] = new FieldViolation($v->getField(), $v->getDescription());
                         }
+                    } elseif ($any->getTypeUrl() === self::ERROR_INFO_URL) {
+                        $limits = Wire::limits($any->getValue()) + $limits;
                     } elseif ($any->getTypeUrl() === self::RETRY_INFO_URL) {
                         $retryInfo = new RetryInfo();
                         $retryInfo->mergeFromString($any->getValue());
@@ -359,7 +364,7 @@ final class CurlTransport
                 // Malformed details: keep the code and message, which are authoritative.
             }
         }
-        return EmitgateException::fromStatus($code, $message, $violations, $retryDelay);
+        return EmitgateException::fromStatus($code, $message, $violations, $retryDelay, limits: $limits);
     }
 
     private function curlError(int $errno, string $error, float $timeout, bool $tooLarge): EmitgateException

@@ -12,9 +12,11 @@ Rules, applied to each argument:
   timezone-aware ``datetime`` is sent as the ISO 8601 UTC string with
   millisecond precision that JavaScript's ``Date#toJSON`` gives
   (``2023-11-14T22:13:20.000Z``), which is what clients receive for a Date.
-* Anything else (a set, a naive datetime, an object, NaN, an integer msgpack
-  cannot hold) raises ``TypeError`` / ``ValueError`` naming the argument index,
-  before any network call.
+* Anything else (a set, a naive datetime, an object) raises ``TypeError``; a
+  value of an accepted type the gateway would refuse (NaN, an integer msgpack
+  cannot hold, nesting deeper than the gateway's 128 levels, a cycle) raises
+  :class:`~emitgate.InvalidArgument` (a ``ValueError``) with a violation on
+  ``args[i]``. Both name the argument index and come before any network call.
 
 ``server_side_emit`` arguments are encoded the same way; whether binary
 values can reach the servers depends on the target's dialect, so the gateway
@@ -31,6 +33,7 @@ from typing import Any
 
 import msgpack
 
+from emitgate._errors import FieldViolation, InvalidArgument
 from emitgate._gen.emitgate.v1 import emitter_pb2 as pb
 
 __all__ = ["MAX_SAFE_INTEGER", "arg_bytes", "encode_args", "varint"]
@@ -40,7 +43,8 @@ MAX_SAFE_INTEGER = 2**53 - 1
 
 _INT64_MIN = -(2**63)
 _UINT64_MAX = 2**64 - 1
-_MAX_DEPTH = 256
+_MAX_DEPTH = 128
+"""Most levels of lists and mappings in one argument: the gateway's limit (``max_depth``)."""
 _BYTES_TYPES = (bytes, bytearray, memoryview)
 
 
@@ -205,7 +209,12 @@ def encode_arg(index: int, value: object) -> pb.Argument:
     if _plain(value, 0):
         return pb.Argument(json=plain_json(value))
     state = _State()
-    normalized = _convert(value, index, "", 0, state, set())
+    try:
+        normalized = _convert(value, index, "", 0, state, set())
+    except ValueError as error:
+        # A value the gateway would refuse: the same error as its answer.
+        field = f"args[{index}]"
+        raise InvalidArgument(str(error), violations=[FieldViolation(field, str(error))]) from None
     if state.needs_msgpack:
         packed: bytes = msgpack.packb(normalized, use_bin_type=True)
         return pb.Argument(msgpack=packed)

@@ -21,6 +21,7 @@ Rooms = Union[str, Iterable[str]]
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_BATCH_ITEMS = 1000
+"""Items per BatchEmit request: the gateway's default ``max_batch_items``."""
 
 
 def normalize_namespace(namespace: str) -> str:
@@ -472,20 +473,18 @@ def _smaller_limit(error: EmitgateError, sent: int) -> int | None:
 
     The gateway rejects a BatchEmit with more items than its limit as a whole
     (INVALID_ARGUMENT on the field ``items``) before publishing anything, so the
-    chunk can be resent smaller. The limit is read from the description when it
-    names a number below ``sent``; otherwise the chunk is halved.
+    chunk can be resent smaller. The limit is the ``max_batch_items`` the
+    gateway sends as data (:attr:`EmitgateError.limits`); a refusal of the
+    ``items`` field without it halves the chunk.
     """
     if not isinstance(error, InvalidArgument) or sent <= 1:
         return None
+    limit = error.limits.get("max_batch_items")
+    if limit is not None:
+        return limit if 0 < limit < sent else None
     if not error.violations or any(v.field != "items" for v in error.violations):
         return None
-    numbers = [
-        int(n)
-        for v in error.violations
-        for n in re.findall(r"\d+", v.description)
-        if 0 < int(n) < sent
-    ]
-    return max(numbers) if numbers else max(1, sent // 2)
+    return max(1, sent // 2)
 
 
 class BatchPlan:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Union
 
@@ -30,6 +30,13 @@ __all__ = [
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
 _BAD_REQUEST = "google.rpc.BadRequest"
 _RETRY_INFO = "google.rpc.RetryInfo"
+_ERROR_INFO = "google.rpc.ErrorInfo"
+
+LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+"""``google.rpc.ErrorInfo.reason`` of a request over one of the gateway's limits."""
+
+ERROR_DOMAIN = "emitgate"
+"""``google.rpc.ErrorInfo.domain`` of the gateway's errors."""
 
 
 @dataclass(frozen=True)
@@ -57,16 +64,28 @@ class EmitgateError(Exception):
     Attributes:
         code: The gRPC status code of the failure.
         message: The human-readable message (the gRPC status details).
+        limits: The gateway limits the request went over, by name, with the
+            value in force (``{"max_batch_items": 1000}``), read from the
+            metadata of the ``google.rpc.ErrorInfo`` detail (reason
+            ``LIMIT_EXCEEDED``, domain ``emitgate``), never from message text;
+            empty when the gateway named none.
 
     """
 
     default_code: ClassVar[grpc.StatusCode] = grpc.StatusCode.UNKNOWN
 
-    def __init__(self, message: str, *, code: grpc.StatusCode | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: grpc.StatusCode | None = None,
+        limits: Mapping[str, int] | None = None,
+    ) -> None:
         """Create an error with a message and, optionally, a specific status code."""
         super().__init__(message)
         self.message: str = message
         self.code: grpc.StatusCode = code if code is not None else self.default_code
+        self.limits: dict[str, int] = dict(limits or {})
 
     def __str__(self) -> str:
         """Return ``CODE_NAME: message``."""
@@ -94,9 +113,10 @@ class InvalidArgument(EmitgateError, ValueError):
         *,
         violations: Iterable[FieldViolation] = (),
         code: grpc.StatusCode | None = None,
+        limits: Mapping[str, int] | None = None,
     ) -> None:
         """Create the error with its field violations."""
-        super().__init__(message, code=code)
+        super().__init__(message, code=code, limits=limits)
         self.violations: tuple[FieldViolation, ...] = tuple(violations)
 
     def __str__(self) -> str:
@@ -167,9 +187,10 @@ class ResourceExhausted(EmitgateError):
         *,
         retry_delay: float | None = None,
         code: grpc.StatusCode | None = None,
+        limits: Mapping[str, int] | None = None,
     ) -> None:
         """Create the error with the server's retry delay, if any."""
-        super().__init__(message, code=code)
+        super().__init__(message, code=code, limits=limits)
         self.retry_delay: float | None = retry_delay
 
 
@@ -240,6 +261,7 @@ def error_from_status(
         return DeadlineExceeded(message, code=grpc.StatusCode.DEADLINE_EXCEEDED)
     violations: list[FieldViolation] = []
     retry_delay: float | None = None
+    limits: dict[str, int] = {}
     for key, value in trailing_metadata or ():
         if key != _STATUS_DETAILS_KEY or not isinstance(value, bytes):
             continue
@@ -257,6 +279,10 @@ def error_from_status(
                     violations.extend(
                         FieldViolation(v.field, v.description) for v in bad.field_violations
                     )
+                elif name == _ERROR_INFO:
+                    error_info = error_details_pb2.ErrorInfo.FromString(detail.value)
+                    if error_info.reason == LIMIT_EXCEEDED and error_info.domain == ERROR_DOMAIN:
+                        limits.update(_limit_values(error_info.metadata.items()))
                 elif name == _RETRY_INFO:
                     info = error_details_pb2.RetryInfo.FromString(detail.value)
                     if info.HasField("retry_delay"):
@@ -265,13 +291,18 @@ def error_from_status(
             except DecodeError:  # skip a detail that does not decode
                 continue
     if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE):
-        return InvalidArgument(message, violations=violations, code=code)
+        return InvalidArgument(message, violations=violations, code=code, limits=limits)
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return ResourceExhausted(message, retry_delay=retry_delay)
+        return ResourceExhausted(message, retry_delay=retry_delay, limits=limits)
     cls = _SIMPLE.get(code)
     if cls is not None:
-        return cls(message, code=code)
-    return EmitgateError(message, code=code)
+        return cls(message, code=code, limits=limits)
+    return EmitgateError(message, code=code, limits=limits)
+
+
+def _limit_values(pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
+    """Return the ``name -> value`` pairs whose value is a decimal integer."""
+    return {name: int(value) for name, value in pairs if name and value.isdigit()}
 
 
 def error_from_rpc_error(error: grpc.RpcError, *, deadline_expired: bool = False) -> EmitgateError:
