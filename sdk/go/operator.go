@@ -3,6 +3,7 @@ package emitgate
 import (
 	"context"
 	"fmt"
+	"time"
 
 	emitgatev1 "github.com/emitgate/emitgate/sdk/go/gen/emitgate/v1"
 )
@@ -44,6 +45,7 @@ type Operator struct {
 	volatile  bool
 	compress  *bool
 	idemKey   string
+	wait      time.Duration // answer timeout of the waiting calls (feedback.go)
 }
 
 // Of selects a namespace; the rooms, exceptions and flags are kept. A

@@ -7,6 +7,7 @@ namespace Emitgate;
 use Emitgate\Exception\EmitgateException;
 use Emitgate\Exception\InvalidArgumentException;
 use Emitgate\Internal\BatchLimit;
+use Emitgate\Internal\Feedback;
 use Emitgate\Internal\Operators;
 use Emitgate\Internal\Requests;
 use Emitgate\Internal\Scope;
@@ -28,6 +29,8 @@ use Emitgate\Transport\CurlTransport;
  *
  * The operators (of, to, in, except, volatile, compress, target, timeout)
  * are immutable: each returns a new Client that shares the connection.
+ * timeout() is also how long the waiting calls (emitWithAck, fetchSockets,
+ * allRooms, serverSideEmitWithAck; see Internal\Feedback) wait for answers.
  *
  * ```php
  * $io = new Client('127.0.0.1:50051', apiKey: getenv('EMITGATE_API_KEY') ?: null);
@@ -38,6 +41,7 @@ use Emitgate\Transport\CurlTransport;
 final class Client
 {
     use Operators;
+    use Feedback;
 
     private Scope $scope;
 

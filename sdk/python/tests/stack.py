@@ -191,16 +191,28 @@ class Stack:
         query = urllib.parse.urlencode(params)
         return self.request("GET", f"{path}?{query}" if query else path)
 
-    def client(self, namespace: str = "/", server: int = 0, rooms: Sequence[str] = ()) -> SioClient:
-        """Connect a real socket.io client to ``server``, joined to ``rooms``."""
+    def client(
+        self, namespace: str = "/", server: int = 0, rooms: Sequence[str] = (), **extra: Any
+    ) -> SioClient:
+        """Connect a real socket.io client to ``server``, joined to ``rooms``.
+
+        ``extra`` are the control API's other fields: ``ack`` (``{"reply": v}``
+        or ``"never"``), ``data`` (the server's ``socket.data``), ``auth``, ``headers``.
+        """
         body = self.request(
-            "POST", "/clients", {"namespace": namespace, "server": server, "rooms": list(rooms)}
+            "POST",
+            "/clients",
+            {"namespace": namespace, "server": server, "rooms": list(rooms), **extra},
         )
         return SioClient(self, body["id"], body["sid"])
 
-    def listen(self, namespace: str, event: str) -> None:
-        """Register an ``io.of(namespace).on(event)`` handler on every server."""
-        self.request("POST", "/listen", {"namespace": namespace, "event": event})
+    def listen(self, namespace: str, event: str, **extra: Any) -> None:
+        """Register an ``io.of(namespace).on(event)`` handler on every server.
+
+        ``extra``: ``reply`` (what the handlers pass to a callback) and
+        ``servers`` (the server indexes whose handlers call back).
+        """
+        self.request("POST", "/listen", {"namespace": namespace, "event": event, **extra})
 
     def server_events(
         self, namespace: str, event: str, count: int = 1, timeout_ms: int = WAIT_MS

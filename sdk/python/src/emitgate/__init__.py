@@ -35,11 +35,22 @@ from emitgate._errors import (
     Unavailable,
     Unimplemented,
 )
+from emitgate._feedback import (
+    AckResult,
+    AllRoomsResult,
+    FetchSocketsResult,
+    Handshake,
+    RemoteSocket,
+    ServerAckResult,
+    ServerReply,
+)
 from emitgate._publisher import Publisher, PublisherOperator
 from emitgate._results import BatchItemResult, BatchResult, Result
 
 __all__ = [
     "MAX_SAFE_INTEGER",
+    "AckResult",
+    "AllRoomsResult",
     "AsyncBatch",
     "AsyncClient",
     "AsyncOperator",
@@ -53,7 +64,9 @@ __all__ = [
     "Client",
     "DeadlineExceeded",
     "EmitgateError",
+    "FetchSocketsResult",
     "FieldViolation",
+    "Handshake",
     "Internal",
     "InvalidArgument",
     "NotFound",
@@ -61,8 +74,11 @@ __all__ = [
     "PermissionDenied",
     "Publisher",
     "PublisherOperator",
+    "RemoteSocket",
     "ResourceExhausted",
     "Result",
+    "ServerAckResult",
+    "ServerReply",
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",

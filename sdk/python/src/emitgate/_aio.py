@@ -35,6 +35,7 @@ from emitgate._core import (
     sockets_leave_request,
 )
 from emitgate._errors import EmitgateError, error_from_rpc_error
+from emitgate._feedback import AsyncFeedbackClient, AsyncFeedbackOperator
 from emitgate._gen.emitgate.v1 import emitter_pb2 as pb
 from emitgate._gen.emitgate.v1 import emitter_pb2_grpc
 from emitgate._publish import (
@@ -55,7 +56,7 @@ _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
 
 
-class AsyncOperator(Fluent["AsyncClient"]):
+class AsyncOperator(AsyncFeedbackOperator, Fluent["AsyncClient"]):
     """The asyncio twin of :class:`~emitgate.Operator`: the same chain, awaitable calls."""
 
     __slots__ = ()
@@ -156,7 +157,7 @@ class AsyncBatch(BatchBase):
             await self.send()
 
 
-class AsyncClient(EntryPoint[AsyncOperator]):
+class AsyncClient(AsyncFeedbackClient, EntryPoint[AsyncOperator]):
     """An asyncio emitgate client over one ``grpc.aio`` channel.
 
     It takes the same arguments as :class:`~emitgate.Client`; the channel is

@@ -33,6 +33,7 @@ from emitgate._core import (
     sockets_leave_request,
 )
 from emitgate._errors import EmitgateError, error_from_rpc_error
+from emitgate._feedback import FeedbackClient, FeedbackOperator
 from emitgate._gen.emitgate.v1 import emitter_pb2_grpc
 from emitgate._publish import (
     DEFAULT_BUFFER,
@@ -52,7 +53,7 @@ _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
 
 
-class Operator(Fluent["Client"]):
+class Operator(FeedbackOperator, Fluent["Client"]):
     """An immutable selection of sockets of one namespace, like the JS BroadcastOperator.
 
     Chain :meth:`to`, :meth:`in_`, :meth:`except_`, :attr:`volatile` and
@@ -159,7 +160,7 @@ class Batch(BatchBase):
             self.send()
 
 
-class Client(EntryPoint[Operator]):
+class Client(FeedbackClient, EntryPoint[Operator]):
     """A synchronous emitgate client over one gRPC channel.
 
     Example::

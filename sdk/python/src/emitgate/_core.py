@@ -70,6 +70,9 @@ class Selection(NamedTuple):
     except_rooms: tuple[str, ...] = ()
     volatile: bool = False
     compress: bool | None = None
+    # How long calls that wait for answers (emit_with_ack, fetch_sockets...)
+    # wait, in milliseconds; 0 lets the gateway pick its default (timeout()).
+    ack_timeout_ms: int = 0
 
     def flags(self) -> pb.EmitFlags:
         """Return the delivery flags of this selection."""
@@ -101,9 +104,9 @@ class Fluent(Generic[_OwnerT]):
 
         Returns a new operator; this one is unchanged.
         """
-        t, ns, current, skip, volatile, compress = self._sel
+        t, ns, current, skip, volatile, compress, wait = self._sel
         merged = _merge(current, room_list(rooms, "rooms"))
-        return type(self)(self._owner, Selection(t, ns, merged, skip, volatile, compress))
+        return type(self)(self._owner, Selection(t, ns, merged, skip, volatile, compress, wait))
 
     def in_(self: _F, rooms: Rooms) -> _F:
         """Alias of :meth:`to` (``in`` is a Python keyword)."""
