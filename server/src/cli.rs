@@ -1,7 +1,9 @@
 //! The client subcommands of the `emitgate` binary: `emit`, `broadcast`,
 //! `join`, `leave`, `disconnect` and `server-side-emit` call a running
 //! gateway over gRPC, in the words of the JavaScript emitter
-//! (`io.of(nsp).to(room).except(room).emit(event, ...args)`).
+//! (`io.of(nsp).to(room).except(room).emit(event, ...args)`). `sockets`,
+//! `rooms`, `servers` and the `--ack` option read the servers' answers back
+//! (see [`feedback`]).
 //!
 //! Arguments after the event name are JSON text (`'{"a":1}'`, `'"text"'`,
 //! `42`), sent as `json` arguments after a local check that each one is a
@@ -29,6 +31,10 @@ use tonic::{
 use tonic_types::StatusExt;
 
 use crate::pb::{self, argument::Kind, emitter_service_client::EmitterServiceClient};
+
+pub mod feedback;
+pub use feedback::Answer;
+use feedback::{Ack, RoomsArgs, ServersArgs, SocketsArgs};
 
 /// Default gateway address: the server's default listen address.
 pub const DEFAULT_ADDR: &str = "http://127.0.0.1:50051";
@@ -69,6 +75,12 @@ pub enum ClientCommand {
     /// Send an event to the Socket.IO servers' own handlers (`io.serverSideEmit(event, ...args)`).
     #[command(allow_negative_numbers = true)]
     ServerSideEmit(ServerSideEmitArgs),
+    /// List the sockets in rooms, with their rooms and data (`io.in(room).fetchSockets()`).
+    Sockets(SocketsArgs),
+    /// List the rooms of a namespace, on every server (`io.of(nsp).adapter.allRooms()`).
+    Rooms(RoomsArgs),
+    /// Count the Socket.IO servers of a namespace (`io.of(nsp).serverCount()`).
+    Servers(ServersArgs),
 }
 
 /// How to reach the gateway, and how to print the answer.
@@ -191,6 +203,10 @@ pub struct EmitArgs {
 
     #[command(flatten)]
     #[allow(missing_docs)]
+    pub ack: Ack,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
     pub conn: Connection,
 }
 
@@ -212,6 +228,10 @@ pub struct BroadcastArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub event: Event,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub ack: Ack,
 
     #[command(flatten)]
     #[allow(missing_docs)]
@@ -310,6 +330,10 @@ pub struct ServerSideEmitArgs {
 
     #[command(flatten)]
     #[allow(missing_docs)]
+    pub ack: Ack,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
     pub conn: Connection,
 }
 
@@ -375,7 +399,7 @@ pub async fn run(command: ClientCommand) -> ExitCode {
         (Err(CliError::Usage(m)), _) => writeln!(err, "emitgate: {m}"),
         (Ok(o), true) => write_json(&mut out, o),
         (Err(CliError::Status(s)), true) => write_json(&mut out, &error_json(s)),
-        (Ok(o), false) => write!(out, "{}", describe_outcome(o)),
+        (Ok(o), false) => write!(out, "{}", o.describe()),
         (Err(CliError::Status(s)), false) => write!(err, "{}", describe_status(s, conn.api_key.is_some())),
     };
     match written {
@@ -399,14 +423,43 @@ impl ClientCommand {
             ClientCommand::Leave(a) => &a.conn,
             ClientCommand::Disconnect(a) => &a.conn,
             ClientCommand::ServerSideEmit(a) => &a.conn,
+            ClientCommand::Sockets(a) => &a.conn,
+            ClientCommand::Rooms(a) => &a.conn,
+            ClientCommand::Servers(a) => &a.conn,
+        }
+    }
+
+    /// How long the gateway will wait for answers, for the commands that
+    /// wait; `None` for the others.
+    fn wait_ms(&self) -> Option<u32> {
+        let ack = |a: &Ack| a.ack.then(|| a.wait_ms.unwrap_or(feedback::DEFAULT_WAIT_MS));
+        match self {
+            ClientCommand::Emit(a) => ack(&a.ack),
+            ClientCommand::Broadcast(a) => ack(&a.ack),
+            ClientCommand::ServerSideEmit(a) => ack(&a.ack),
+            ClientCommand::Sockets(a) => Some(a.wait.wait_ms.unwrap_or(feedback::DEFAULT_WAIT_MS)),
+            ClientCommand::Rooms(a) => Some(a.wait.wait_ms.unwrap_or(feedback::DEFAULT_WAIT_MS)),
+            ClientCommand::Join(_)
+            | ClientCommand::Leave(_)
+            | ClientCommand::Disconnect(_)
+            | ClientCommand::Servers(_) => None,
         }
     }
 }
 
 /// Builds the request (reading argument files first), connects and calls.
-async fn call(command: ClientCommand) -> Result<Outcome, CliError> {
+async fn call(command: ClientCommand) -> Result<Answer, CliError> {
     let conn = command.connection().clone();
     let timeout = Duration::from_millis(conn.timeout_ms);
+    if let Some(wait) = command.wait_ms()
+        && u64::from(wait) >= conn.timeout_ms
+    {
+        // The answer would come after the call's own deadline.
+        return Err(CliError::Usage(format!(
+            "--wait-ms {wait} must be below --timeout-ms {} (the deadline of the whole call)",
+            conn.timeout_ms
+        )));
+    }
     // Local input first: a bad argument never opens a connection.
     let stdin = std::io::stdin();
     let request = Built::new(command, &mut stdin.lock())?;
@@ -441,31 +494,54 @@ enum Built {
     Leave(pb::SocketsLeaveRequest),
     Disconnect(pb::DisconnectSocketsRequest),
     ServerSideEmit(pb::ServerSideEmitRequest),
+    EmitWithAck(pb::EmitWithAckRequest),
+    FetchSockets(pb::FetchSocketsRequest),
+    AllRooms(pb::AllRoomsRequest),
+    ServerCount(pb::ServerCountRequest),
+    ServerSideEmitWithAck(pb::ServerSideEmitWithAckRequest),
 }
 
 impl Built {
     /// The request of `command`; `stdin` is read for an `@-` argument.
     fn new(command: ClientCommand, stdin: &mut impl Read) -> Result<Self, CliError> {
         Ok(match command {
-            ClientCommand::Emit(a) => Built::Emit(pb::EmitRequest {
-                target: a.scope.target,
-                namespace: a.scope.namespace,
-                rooms: a.to,
-                except_rooms: a.except,
-                args: parse_args(&a.event.args, stdin)?,
-                event: a.event.event,
-                flags: Some(a.flags.to_pb()),
-                idempotency_key: a.scope.idempotency_key,
-            }),
-            ClientCommand::Broadcast(a) => Built::Broadcast(pb::BroadcastRequest {
-                target: a.scope.target,
-                namespace: a.scope.namespace,
-                except_rooms: a.except,
-                args: parse_args(&a.event.args, stdin)?,
-                event: a.event.event,
-                flags: Some(a.flags.to_pb()),
-                idempotency_key: a.scope.idempotency_key,
-            }),
+            ClientCommand::Emit(a) => {
+                let m = pb::EmitRequest {
+                    target: a.scope.target,
+                    namespace: a.scope.namespace,
+                    rooms: a.to,
+                    except_rooms: a.except,
+                    args: parse_args(&a.event.args, stdin)?,
+                    event: a.event.event,
+                    flags: Some(a.flags.to_pb()),
+                    idempotency_key: a.scope.idempotency_key,
+                };
+                match a.ack.ack {
+                    false => Built::Emit(m),
+                    true => Built::EmitWithAck(pb::EmitWithAckRequest {
+                        op: Some(pb::emit_with_ack_request::Op::Emit(m)),
+                        timeout_ms: feedback::timeout_field(a.ack.wait_ms),
+                    }),
+                }
+            }
+            ClientCommand::Broadcast(a) => {
+                let m = pb::BroadcastRequest {
+                    target: a.scope.target,
+                    namespace: a.scope.namespace,
+                    except_rooms: a.except,
+                    args: parse_args(&a.event.args, stdin)?,
+                    event: a.event.event,
+                    flags: Some(a.flags.to_pb()),
+                    idempotency_key: a.scope.idempotency_key,
+                };
+                match a.ack.ack {
+                    false => Built::Broadcast(m),
+                    true => Built::EmitWithAck(pb::EmitWithAckRequest {
+                        op: Some(pb::emit_with_ack_request::Op::Broadcast(m)),
+                        timeout_ms: feedback::timeout_field(a.ack.wait_ms),
+                    }),
+                }
+            }
             ClientCommand::Join(a) => Built::Join(pb::SocketsJoinRequest {
                 target: a.scope.target,
                 namespace: a.scope.namespace,
@@ -490,12 +566,37 @@ impl Built {
                 close: a.close,
                 idempotency_key: a.scope.idempotency_key,
             }),
+            ClientCommand::ServerSideEmit(a) if a.ack.ack => {
+                Built::ServerSideEmitWithAck(pb::ServerSideEmitWithAckRequest {
+                    target: a.scope.target,
+                    namespace: a.scope.namespace,
+                    args: parse_args(&a.event.args, stdin)?,
+                    event: a.event.event,
+                    timeout_ms: feedback::timeout_field(a.ack.wait_ms),
+                })
+            }
             ClientCommand::ServerSideEmit(a) => Built::ServerSideEmit(pb::ServerSideEmitRequest {
                 target: a.scope.target,
                 namespace: a.scope.namespace,
                 args: parse_args(&a.event.args, stdin)?,
                 event: a.event.event,
                 idempotency_key: a.scope.idempotency_key,
+            }),
+            ClientCommand::Sockets(a) => Built::FetchSockets(pb::FetchSocketsRequest {
+                target: a.place.target,
+                namespace: a.place.namespace,
+                rooms: a.to,
+                except_rooms: a.except,
+                timeout_ms: feedback::timeout_field(a.wait.wait_ms),
+            }),
+            ClientCommand::Rooms(a) => Built::AllRooms(pb::AllRoomsRequest {
+                target: a.place.target,
+                namespace: a.place.namespace,
+                timeout_ms: feedback::timeout_field(a.wait.wait_ms),
+            }),
+            ClientCommand::Servers(a) => Built::ServerCount(pb::ServerCountRequest {
+                target: a.place.target,
+                namespace: a.place.namespace,
             }),
         })
     }
@@ -505,7 +606,7 @@ impl Built {
         mut client: EmitterServiceClient<Channel>,
         key: Option<MetadataValue<tonic::metadata::Ascii>>,
         timeout: Duration,
-    ) -> Result<Outcome, Status> {
+    ) -> Result<Answer, Status> {
         fn req<T>(msg: T, key: Option<MetadataValue<tonic::metadata::Ascii>>, timeout: Duration) -> Request<T> {
             let mut r = Request::new(msg);
             // The gateway learns the deadline too (grpc-timeout).
@@ -515,17 +616,31 @@ impl Built {
             }
             r
         }
+        let outcome = |o: Outcome| Answer::Outcome(o);
         Ok(match self {
-            Built::Emit(m) => client.emit(req(m, key, timeout)).await?.into_inner().into(),
-            Built::Broadcast(m) => client.broadcast(req(m, key, timeout)).await?.into_inner().into(),
-            Built::Join(m) => client.sockets_join(req(m, key, timeout)).await?.into_inner().into(),
-            Built::Leave(m) => client.sockets_leave(req(m, key, timeout)).await?.into_inner().into(),
-            Built::Disconnect(m) => client
-                .disconnect_sockets(req(m, key, timeout))
+            Built::Emit(m) => outcome(client.emit(req(m, key, timeout)).await?.into_inner().into()),
+            Built::Broadcast(m) => outcome(client.broadcast(req(m, key, timeout)).await?.into_inner().into()),
+            Built::Join(m) => outcome(client.sockets_join(req(m, key, timeout)).await?.into_inner().into()),
+            Built::Leave(m) => outcome(client.sockets_leave(req(m, key, timeout)).await?.into_inner().into()),
+            Built::Disconnect(m) => outcome(
+                client
+                    .disconnect_sockets(req(m, key, timeout))
+                    .await?
+                    .into_inner()
+                    .into(),
+            ),
+            Built::ServerSideEmit(m) => {
+                outcome(client.server_side_emit(req(m, key, timeout)).await?.into_inner().into())
+            }
+            Built::EmitWithAck(m) => client.emit_with_ack(req(m, key, timeout)).await?.into_inner().into(),
+            Built::FetchSockets(m) => client.fetch_sockets(req(m, key, timeout)).await?.into_inner().into(),
+            Built::AllRooms(m) => client.all_rooms(req(m, key, timeout)).await?.into_inner().into(),
+            Built::ServerCount(m) => client.server_count(req(m, key, timeout)).await?.into_inner().into(),
+            Built::ServerSideEmitWithAck(m) => client
+                .server_side_emit_with_ack(req(m, key, timeout))
                 .await?
                 .into_inner()
                 .into(),
-            Built::ServerSideEmit(m) => client.server_side_emit(req(m, key, timeout)).await?.into_inner().into(),
         })
     }
 }

@@ -114,6 +114,12 @@ impl<'a> Checker<'a> {
         self.violation(field, description);
     }
 
+    /// Reports a violation of a field of the request itself, outside the
+    /// operation the prefix names (`timeout_ms` beside `emit`).
+    pub fn report_root(&mut self, field: &str, description: impl Into<String>) {
+        self.violations.push_with(None, || Violation::new(field, description));
+    }
+
     /// Normalizes a namespace as the JavaScript emitter's `of()` does: empty
     /// is `/`, and a missing leading `/` is added.
     pub fn namespace(&mut self, raw: &str) -> String {

@@ -31,6 +31,7 @@ import traceback
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -51,6 +52,10 @@ FLAGS = [
 # How often waits look at the page again: small against the page's own
 # one-second refresh.
 POLL_SECONDS = 0.05
+# The page redraws its tables every second: an element found just before a
+# redraw is gone when its text is read. Reading again finds the new one;
+# this bounds the retries of one read.
+STALE_RETRIES = 20
 
 
 def start(profile):
@@ -62,6 +67,17 @@ def start(profile):
     return webdriver.Chrome(service=service, options=options)
 
 
+def read_texts(driver, css):
+    """The texts of the elements matching `css`, read again when the page
+    replaced an element between finding and reading it."""
+    for _ in range(STALE_RETRIES):
+        try:
+            return [e.text for e in driver.find_elements(By.CSS_SELECTOR, css)]
+        except StaleElementReferenceException:
+            continue
+    raise RuntimeError(f"{css!r}: the elements kept being replaced while read")
+
+
 def run(driver, c):
     cmd = c["cmd"]
     if cmd == "open":
@@ -71,8 +87,8 @@ def run(driver, c):
         found = {}
 
         def has_text(d):
-            els = d.find_elements(By.CSS_SELECTOR, c["css"])
-            found["text"] = els[0].text if els else None
+            texts = read_texts(d, c["css"])
+            found["text"] = texts[0] if texts else None
             return found["text"] is not None and c["contains"] in found["text"]
 
         try:
@@ -83,7 +99,7 @@ def run(driver, c):
             ) from None
         return found["text"]
     if cmd == "texts":
-        return [e.text for e in driver.find_elements(By.CSS_SELECTOR, c["css"])]
+        return read_texts(driver, c["css"])
     if cmd == "visible":
         els = driver.find_elements(By.CSS_SELECTOR, c["css"])
         return bool(els) and els[0].is_displayed()

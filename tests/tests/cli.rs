@@ -1,9 +1,10 @@
 //! The client subcommands of the `emitgate` binary (`emit`, `broadcast`,
-//! `join`, `leave`, `disconnect`, `server-side-emit`) run as subprocesses
-//! against a real gateway in front of a real Socket.IO 4 cluster (two
-//! servers with `@socket.io/redis-adapter`, real `socket.io-client`
-//! clients): what the clients and the servers' handlers received, exit
-//! codes, printed violations and `--json` output.
+//! `join`, `leave`, `disconnect`, `server-side-emit`, `sockets`, `rooms`,
+//! `servers`, and `--ack`) run as subprocesses against a real gateway in
+//! front of a real Socket.IO 4 cluster (two servers with
+//! `@socket.io/redis-adapter`, real `socket.io-client` clients): what the
+//! clients and the servers' handlers received and answered, exit codes,
+//! printed violations and `--json` output.
 //!
 //! The binary is `$EMITGATE_BIN` or `target/debug/emitgate` (`make test`
 //! builds it first).
@@ -40,6 +41,7 @@ const EXIT_INVALID_ARGUMENT: i32 = 13;
 const EXIT_DEADLINE_EXCEEDED: i32 = 14;
 const EXIT_NOT_FOUND: i32 = 15;
 const EXIT_RESOURCE_EXHAUSTED: i32 = 18;
+const EXIT_UNIMPLEMENTED: i32 = 22;
 const EXIT_UNAVAILABLE: i32 = 24;
 const EXIT_UNAUTHENTICATED: i32 = 26;
 
@@ -529,6 +531,9 @@ async fn usage_errors_and_help_name_the_subcommands() {
         "leave",
         "disconnect",
         "server-side-emit",
+        "sockets",
+        "rooms",
+        "servers",
         "keygen",
     ] {
         assert!(r.ok().lines().any(|l| l.trim_start().starts_with(sub)), "{sub}: {r:?}");
@@ -536,4 +541,311 @@ async fn usage_errors_and_help_name_the_subcommands() {
     let r = run(&["emit", "chat"]).await;
     assert_eq!(r.code, EXIT_USAGE, "emit needs a room: {r:?}");
     assert!(r.stderr.contains("--to"), "{r:?}");
+}
+
+/// Connects a client through the harness with its extra options: `ack`
+/// (how it answers an ack callback), `data` (its `socket.data`), `auth` and
+/// `headers` (secrets that must never come back).
+async fn client(w: &World, server: u32, rooms: &[&str], extra: Value) -> SioClient {
+    let mut body = json!({"namespace": "/", "server": server, "rooms": rooms});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let (status, v) = w.stack.call(reqwest::Method::POST, "/clients", Some(body)).await;
+    assert_eq!(status, 200, "{v}");
+    SioClient {
+        id: v["id"].as_str().unwrap().into(),
+        sid: v["sid"].as_str().unwrap().into(),
+    }
+}
+
+/// `values` sorted by their JSON text (answers arrive in any order).
+fn sorted(mut values: Vec<Value>) -> Vec<Value> {
+    values.sort_by_key(Value::to_string);
+    values
+}
+
+#[tokio::test]
+async fn emit_and_broadcast_with_ack_print_what_the_clients_answered() {
+    // A second target whose dialect cannot gather broadcast acks.
+    let mut w = World::start_with(
+        |url| async move { Stack::start(&url, 2).await },
+        |url| {
+            Gateway::config(
+                url,
+                &format!("[[targets]]\nname = \"py\"\nredis_url = {url:?}\ndialect = \"python-socketio\"\n"),
+            )
+        },
+    )
+    .await;
+    let addr = format!("http://{}", w.gw.addr);
+    let a = client(&w, 0, &["r"], json!({"ack": {"reply": {"ok": true, "n": 7}}})).await;
+    let b = client(&w, 1, &["r"], json!({"ack": {"reply": {"$binary": "AQID"}}})).await;
+    let outside = client(&w, 0, &["other"], json!({"ack": {"reply": "outside"}})).await;
+
+    let r = run(&["emit", "--addr", &addr, "--ack", "--to", "r", "question", r#""q1""#]).await;
+    let mut lines: Vec<&str> = r.ok().lines().collect();
+    assert_eq!(lines[0], "ok: 2 sockets, 2 acks, 2 of 2 servers, complete", "{r:?}");
+    lines[1..].sort_unstable();
+    assert_eq!(
+        lines[1..],
+        ["  ack: <3 bytes> AQID", r#"  ack: {"n":7,"ok":true}"#],
+        "{r:?}"
+    );
+
+    let r = run(&[
+        "broadcast",
+        "--addr",
+        &addr,
+        "--ack",
+        "--wait-ms",
+        "3000",
+        "--json",
+        "question",
+        r#""q2""#,
+    ])
+    .await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let mut answer = r.json();
+    let acks = answer.as_object_mut().unwrap().remove("acks").unwrap();
+    assert_eq!(
+        answer,
+        json!({"sockets": 3, "servers": 2, "servers_expected": 2, "complete": true})
+    );
+    assert_eq!(
+        sorted(acks.as_array().unwrap().clone()),
+        sorted(vec![
+            json!({"value": {"n": 7, "ok": true}}),
+            json!({"binary": "AQID"}),
+            json!({"value": "outside"}),
+        ])
+    );
+
+    // A client that never acks: the wait ends, the call still succeeds and
+    // says what is missing.
+    let silent = w.stack.connect("/", 1, &["slow"]).await;
+    let started = Instant::now();
+    let r = run(&[
+        "emit",
+        "--addr",
+        &addr,
+        "--ack",
+        "--wait-ms",
+        "500",
+        "--to",
+        "slow",
+        "question",
+        r#""q3""#,
+    ])
+    .await;
+    assert_eq!(
+        r.ok(),
+        "ok: 1 socket, 0 acks, 2 of 2 servers, incomplete (not every server or socket answered within the wait)\n"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(500), "waited for the ack");
+
+    // Refused: by the gateway (with the violation), by the dialect, or locally.
+    let r = run(&[
+        "emit",
+        "--addr",
+        &addr,
+        "--ack",
+        "--wait-ms",
+        "70000",
+        "--timeout-ms",
+        "80000",
+        "--to",
+        "r",
+        "question",
+    ])
+    .await;
+    assert_eq!(r.code, EXIT_INVALID_ARGUMENT, "{r:?}");
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l.starts_with("  timeout_ms: 70000 ms is over")),
+        "{r:?}"
+    );
+    let r = run(&["broadcast", "--addr", &addr, "--ack", "--target", "py", "question"]).await;
+    assert_eq!(r.code, EXIT_UNIMPLEMENTED, "{r:?}");
+    assert!(
+        r.stderr.starts_with("emitgate: UNIMPLEMENTED: ") && r.stderr.contains("python-socketio"),
+        "{r:?}"
+    );
+    let r = run(&[
+        "emit",
+        "--addr",
+        &addr,
+        "--ack",
+        "--idempotency-key",
+        "k1",
+        "--to",
+        "r",
+        "question",
+    ])
+    .await;
+    assert_eq!(r.code, EXIT_USAGE, "a call that waits is never replayed: {r:?}");
+    let r = run(&[
+        "emit",
+        "--addr",
+        &addr,
+        "--ack",
+        "--timeout-ms",
+        "3000",
+        "--to",
+        "r",
+        "question",
+    ])
+    .await;
+    assert_eq!(r.code, EXIT_USAGE, "{r:?}");
+    assert!(
+        r.stderr.contains("--wait-ms 5000 must be below --timeout-ms 3000"),
+        "the default wait counts too: {r:?}"
+    );
+
+    let got = w.received("/", "barrier", &[&a, &b, &outside, &silent]).await;
+    let (q1, q2, q3) = (
+        ev("question", json!(["q1"])),
+        ev("question", json!(["q2"])),
+        ev("question", json!(["q3"])),
+    );
+    assert_eq!(got[0], [q1.clone(), q2.clone()]);
+    assert_eq!(got[1], [q1, q2.clone()]);
+    assert_eq!(got[2], [q2], "the refused calls published nothing");
+    assert_eq!(got[3], [q3]);
+    w.assert_servers_healthy().await;
+}
+
+#[tokio::test]
+async fn server_side_emit_with_ack_prints_each_servers_reply() {
+    let (w, addr) = world("").await;
+    let (status, v) = w
+        .stack
+        .call(
+            reqwest::Method::POST,
+            "/listen",
+            Some(json!({"namespace": "/", "event": "ping", "servers": [0, 1], "reply": {"pong": 1}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+
+    let r = run(&[
+        "server-side-emit",
+        "--addr",
+        &addr,
+        "--ack",
+        "--json",
+        "ping",
+        r#""hi""#,
+    ])
+    .await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let answer = r.json();
+    assert_eq!(
+        (&answer["servers_expected"], &answer["complete"]),
+        (&json!(2), &json!(true))
+    );
+    let replies: Vec<&Value> = answer["replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| &x["reply"])
+        .collect();
+    assert_eq!(
+        replies,
+        [&json!({"value": {"pong": 1}}), &json!({"value": {"pong": 1}})]
+    );
+
+    let r = run(&["server-side-emit", "--addr", &addr, "--ack", "ping"]).await;
+    let lines: Vec<&str> = r.ok().lines().collect();
+    assert_eq!(lines[0], "ok: 2 replies, 2 servers expected, complete", "{r:?}");
+    assert_eq!(lines.len(), 3, "{r:?}");
+    for line in &lines[1..] {
+        assert!(
+            line.starts_with("  reply") && line.ends_with(r#": {"pong":1}"#),
+            "{r:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sockets_rooms_and_servers_show_the_clusters_state_without_secrets() {
+    let (w, addr) = world("").await;
+    let a = client(
+        &w,
+        0,
+        &["r", "vip"],
+        json!({
+            "data": {"user": "u1", "n": 3},
+            "auth": {"token": "secret-token"},
+            "headers": {"cookie": "session=secret-cookie", "authorization": "Bearer secret-bearer", "x-app": "demo"},
+        }),
+    )
+    .await;
+    let b = client(&w, 1, &["r"], json!({})).await;
+    let c = client(&w, 1, &["elsewhere"], json!({})).await;
+
+    let r = run(&["sockets", "--addr", &addr, "--to", "r", "--json"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    for secret in ["secret-token", "secret-cookie", "secret-bearer"] {
+        assert!(!r.stdout.contains(secret), "{secret} came back: {r:?}");
+    }
+    let answer = r.json();
+    assert_eq!(
+        (
+            &answer["servers"],
+            &answer["servers_expected"],
+            &answer["complete"],
+            &answer["truncated"]
+        ),
+        (&json!(2), &json!(2), &json!(true), &json!(false))
+    );
+    let sockets = answer["sockets"].as_array().unwrap();
+    let ids = sorted(sockets.iter().map(|s| s["id"].clone()).collect());
+    assert_eq!(ids, sorted(vec![json!(a.sid), json!(b.sid)]));
+    let sa = sockets.iter().find(|s| s["id"] == a.sid.as_str()).unwrap();
+    assert_eq!(
+        sorted(sa["rooms"].as_array().unwrap().clone()),
+        sorted(vec![json!(a.sid), json!("r"), json!("vip")])
+    );
+    assert_eq!(sa["data"], json!({"user": "u1", "n": 3}));
+    assert_eq!(sa["handshake"]["headers"]["x-app"], "demo");
+
+    // As text: one line per socket, --except honoured.
+    let r = run(&["sockets", "--addr", &addr, "--in", "r", "--except", "vip"]).await;
+    let lines: Vec<&str> = r.ok().lines().collect();
+    assert_eq!(lines[0], "ok: 1 socket from 2 of 2 servers, complete", "{r:?}");
+    assert_eq!(lines.len(), 2, "{r:?}");
+    assert!(lines[1].starts_with(&format!("  {}  rooms: ", b.sid)), "{r:?}");
+    assert!(
+        lines[1].ends_with("  data: {}"),
+        "Socket.IO's socket.data starts empty: {r:?}"
+    );
+
+    let r = run(&["rooms", "--addr", &addr, "--json"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let mut want = vec![
+        a.sid.clone(),
+        b.sid.clone(),
+        c.sid.clone(),
+        "elsewhere".into(),
+        "r".into(),
+        "vip".into(),
+    ];
+    want.sort();
+    assert_eq!(
+        r.json(),
+        json!({"rooms": want, "servers": 2, "servers_expected": 2, "complete": true, "truncated": false})
+    );
+    let r = run(&["rooms", "--addr", &addr, "--wait-ms", "2000"]).await;
+    let text = r.ok();
+    assert!(text.starts_with("ok: 6 rooms from 2 of 2 servers, complete\n"), "{r:?}");
+    assert!(text.contains("\n  vip\n"), "{r:?}");
+
+    assert_eq!(run(&["servers", "--addr", &addr]).await.ok(), "ok: 2 servers\n");
+    let r = run(&["servers", "--addr", &addr, "--of", "nobody", "--json"]).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json(), json!({"servers": 0}), "no server has that namespace");
+    let r = run(&["sockets", "--addr", &addr, "--target", "nope"]).await;
+    assert_eq!(r.code, EXIT_NOT_FOUND, "{r:?}");
 }

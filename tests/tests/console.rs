@@ -2,8 +2,9 @@
 //! driven with Selenium through `chromium-driver`), in front of the real
 //! gateway, a real Redis and a real Socket.IO 4 cluster with real clients:
 //! the page shows the targets, a test event sent from its form reaches the
-//! clients, rejected calls are listed, and with API keys the console needs
-//! a key with `admin = true`.
+//! clients (and, sent with acks, shows what they answered), "who is online"
+//! lists a room's sockets without their secrets, rejected calls are listed,
+//! and with API keys the console needs a key with `admin = true`.
 
 #![allow(clippy::unwrap_used, reason = "a panic is how a test reports failure")]
 
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use emitgate::pb;
 use emitgate_e2e::{
-    Gateway, RedisServer, Stack,
+    Gateway, RedisServer, SioClient, Stack,
     browser::Browser,
     free_port, repo_root,
     wait::wait_until,
@@ -47,14 +48,33 @@ fn admin_config(redis_url: &str, extra: &str, admin_port: u16) -> emitgate::Conf
     c
 }
 
-/// The console in a browser, and how many answers its send form showed.
+/// The console in a browser, how many answers its send form and its "who
+/// is online" form showed, and whether "wait for acks" is ticked.
 struct Console {
     b: Browser,
     answers: u32,
+    lookups: u32,
+    ack: bool,
 }
 
-/// Fills in and submits the console's send form; returns the answer shown.
-async fn send_from_form(c: &mut Console, op: &str, rooms: &str, event: &str, args: &str) -> String {
+impl Console {
+    async fn start() -> Self {
+        Self {
+            b: Browser::start().await,
+            answers: 0,
+            lookups: 0,
+            ack: false,
+        }
+    }
+}
+
+/// Fills in and submits the console's send form, with acks or without;
+/// returns the answer shown.
+async fn send_from_form(c: &mut Console, op: &str, rooms: &str, event: &str, args: &str, ack: bool) -> String {
+    if c.ack != ack {
+        c.b.click("#send-ack").await;
+        c.ack = ack;
+    }
     let b = &mut c.b;
     b.select("#send-op", op).await;
     b.select("#send-target", "default").await;
@@ -70,6 +90,33 @@ async fn send_from_form(c: &mut Console, op: &str, rooms: &str, event: &str, arg
         .await
 }
 
+/// Asks "who is online" in `room` of `/`; returns the summary shown.
+async fn look_up(c: &mut Console, room: &str) -> String {
+    c.b.select("#online-target", "default").await;
+    c.b.fill("#online-namespace", "/").await;
+    c.b.fill("#online-room", room).await;
+    c.b.click("#online-button").await;
+    c.lookups += 1;
+    c.b.wait_text(&format!("#online-result[data-answer=\"{}\"]", c.lookups), "")
+        .await
+}
+
+/// Connects a client through the harness with its extra options (`ack`:
+/// how it answers an ack callback; `auth`, `headers`, `data`: what must
+/// never reach the page).
+async fn client(w: &World, server: u32, rooms: &[&str], extra: Value) -> SioClient {
+    let mut body = json!({"namespace": "/", "server": server, "rooms": rooms});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let (status, v) = w.stack.call(reqwest::Method::POST, "/clients", Some(body)).await;
+    assert_eq!(status, 200, "{v}");
+    SioClient {
+        id: v["id"].as_str().unwrap().into(),
+        sid: v["sid"].as_str().unwrap().into(),
+    }
+}
+
 #[tokio::test]
 async fn the_console_shows_targets_sends_test_events_and_lists_failed_calls() {
     let admin_port = free_port();
@@ -81,8 +128,19 @@ async fn the_console_shows_targets_sends_test_events_and_lists_failed_calls() {
         |url| admin_config(url, &offline, admin_port),
     )
     .await;
-    let a = w.stack.connect("/", 0, &["console-room"]).await;
-    let b = w.stack.connect("/", 1, &["console-room"]).await;
+    let a = client(
+        &w,
+        0,
+        &["console-room"],
+        json!({
+            "ack": {"reply": {"seen": true}},
+            "data": {"email": "private@example.com"},
+            "auth": {"token": "secret-token"},
+            "headers": {"cookie": "session=secret-cookie", "authorization": "Bearer secret-bearer"},
+        }),
+    )
+    .await;
+    let b = client(&w, 1, &["console-room", "vip"], json!({"ack": {"reply": "here"}})).await;
     let outside = w.stack.connect("/", 0, &[]).await;
     // A call the gateway rejects, made over gRPC: the console lists it.
     let rejected =
@@ -95,10 +153,7 @@ async fn the_console_shows_targets_sends_test_events_and_lists_failed_calls() {
     assert_eq!(rejected.code(), Code::NotFound);
     admin_ready(admin_port).await;
 
-    let mut console = Console {
-        b: Browser::start().await,
-        answers: 0,
-    };
+    let mut console = Console::start().await;
     console.b.open(&format!("http://127.0.0.1:{admin_port}/")).await;
     // Each target, with its dialect and Redis health.
     let default = console.b.wait_text("#targets tr[data-target=default]", "up").await;
@@ -115,7 +170,7 @@ async fn the_console_shows_targets_sends_test_events_and_lists_failed_calls() {
     assert!(failure.contains("Emit") && failure.contains("NotFound"), "{failure}");
 
     // Rejected from the form: validated as any gRPC call, with field violations.
-    let answer = send_from_form(&mut console, "emit", "", "console test", "[]").await;
+    let answer = send_from_form(&mut console, "emit", "", "console test", "[]", false).await;
     assert!(answer.starts_with("InvalidArgument"), "{answer}");
     assert!(answer.contains("rooms"), "the violation names the field: {answer}");
     let failure = console
@@ -124,11 +179,11 @@ async fn the_console_shows_targets_sends_test_events_and_lists_failed_calls() {
         .await;
     assert!(failure.contains("Emit") && failure.contains("rooms"), "{failure}");
     // Not JSON arguments: refused by the console itself, nothing sent.
-    let answer = send_from_form(&mut console, "emit", "console-room", "console test", "[1,").await;
+    let answer = send_from_form(&mut console, "emit", "console-room", "console test", "[1,", false).await;
     assert!(answer.starts_with("Not sent: args must be a JSON array"), "{answer}");
 
     // Sent from the form: both servers subscribe to "/", so 2 receivers.
-    let answer = send_from_form(&mut console, "broadcast", "", "console broadcast", "[42]").await;
+    let answer = send_from_form(&mut console, "broadcast", "", "console broadcast", "[42]", false).await;
     assert_eq!(answer, "OK · receivers: 2");
     let answer = send_from_form(
         &mut console,
@@ -136,9 +191,52 @@ async fn the_console_shows_targets_sends_test_events_and_lists_failed_calls() {
         "console-room",
         "console test",
         r#"["hello from the console", {"n": 1.5, "list": [true, null]}]"#,
+        false,
     )
     .await;
     assert_eq!(answer, "OK · receivers: 2");
+
+    // With acks (EmitWithAck): both clients in the room answer.
+    let answer = send_from_form(
+        &mut console,
+        "emit",
+        "console-room",
+        "console ack",
+        r#"["are you there?"]"#,
+        true,
+    )
+    .await;
+    let mut lines: Vec<&str> = answer.lines().collect();
+    assert_eq!(
+        lines[0], "OK · sockets: 2 · acks: 2 · servers: 2/2 · complete",
+        "{answer}"
+    );
+    lines[1..].sort_unstable();
+    assert_eq!(lines[1..], [r#""here""#, r#"{"seen":true}"#], "{answer}");
+
+    // Who is online in the room: ids and rooms, nothing of the handshake
+    // or socket.data.
+    let online = look_up(&mut console, "console-room").await;
+    assert_eq!(online, "2 sockets · servers: 2/2 · complete");
+    let rows = console.b.texts("#online-sockets tbody tr").await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for (c, rooms) in [(&a, &["console-room"][..]), (&b, &["console-room", "vip"][..])] {
+        let row = rows
+            .iter()
+            .find(|r| r.starts_with(&c.sid))
+            .unwrap_or_else(|| panic!("{} is not listed: {rows:?}", c.sid));
+        // Its rooms, its own id included, in the order the server keeps.
+        let mut shown: Vec<&str> = row[c.sid.len()..].trim().split(", ").collect();
+        shown.sort_unstable();
+        let mut want = vec![c.sid.as_str()];
+        want.extend(rooms);
+        want.sort_unstable();
+        assert_eq!(shown, want, "{row}");
+    }
+    let page = console.b.texts("body").await.concat();
+    for secret in ["secret-token", "secret-cookie", "secret-bearer", "private@example.com"] {
+        assert!(!page.contains(secret), "{secret} is on the page");
+    }
 
     // Live numbers from the gateway's metrics (shared by every gateway of
     // this test process, so only lower bounds are certain).
@@ -177,6 +275,7 @@ async fn the_console_shows_targets_sends_test_events_and_lists_failed_calls() {
             "console test",
             json!(["hello from the console", {"n": 1.5, "list": [true, null]}]),
         ),
+        ev("console ack", json!(["are you there?"])),
     ];
     for (i, events) in got.iter().take(2).enumerate() {
         assert_eq!(events, &expected, "client {i}");
@@ -245,10 +344,7 @@ async fn with_api_keys_the_console_needs_an_admin_key_and_keeps_the_keys_scopes(
         .unwrap();
     assert_eq!(cross_site.status(), 403);
 
-    let mut console = Console {
-        b: Browser::start().await,
-        answers: 0,
-    };
+    let mut console = Console::start().await;
     console.b.open(&url("/console")).await;
     let refusal = console.b.wait_text("#refused", "Refused").await;
     assert!(refusal.contains("missing API key"), "{refusal}");
@@ -268,16 +364,17 @@ async fn with_api_keys_the_console_needs_an_admin_key_and_keeps_the_keys_scopes(
 
     // The form's calls carry the admin key, with its scopes: this one may
     // Broadcast but not Emit.
-    let answer = send_from_form(&mut console, "emit", "room", "e", "[]").await;
+    let answer = send_from_form(&mut console, "emit", "room", "e", "[]", false).await;
     assert!(answer.starts_with("PermissionDenied"), "{answer}");
     assert!(answer.contains("may not call Emit"), "{answer}");
-    let answer = send_from_form(&mut console, "broadcast", "", "e", "[]").await;
+    let answer = send_from_form(&mut console, "broadcast", "", "e", "[]", false).await;
     assert_eq!(answer, "OK · receivers: 0", "nobody subscribes to this Redis");
-    let failure = console
-        .b
-        .wait_text("#failures tbody tr:first-child", "PermissionDenied")
-        .await;
-    assert!(failure.contains("Emit"), "{failure}");
+    // Who is online reads users' data: this key's scopes do not name FetchSockets.
+    let online = look_up(&mut console, "room").await;
+    assert!(online.starts_with("PermissionDenied"), "{online}");
+    assert!(online.contains("FetchSockets"), "{online}");
+    let failures = console.b.wait_text("#failures tbody", "FetchSockets").await;
+    assert!(failures.contains("may not call Emit"), "{failures}");
     let page = console.b.texts("body").await.concat();
     assert!(!page.contains("ops-secret") && !page.contains("app-secret"), "{page}");
     console.b.quit().await;

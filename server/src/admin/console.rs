@@ -6,10 +6,14 @@
 //!   last Redis PING; calls by RPC and code, events published and calls in
 //!   flight, read from the gateway's own metrics (the page turns the
 //!   counters into rates); the last failed calls.
-//! - `POST /api/send`: an Emit or Broadcast, made by calling the gateway's
-//!   gRPC service in-process with the caller's `authorization` header, so
-//!   it is authenticated, scoped, rate limited, validated, counted and
-//!   logged exactly as a gRPC call is.
+//! - `POST /api/send`: an Emit or Broadcast (or, with `"ack": true`, an
+//!   EmitWithAck that answers with the clients' acks), made by calling the
+//!   gateway's gRPC service in-process with the caller's `authorization`
+//!   header, so it is authenticated, scoped, rate limited, validated,
+//!   counted and logged exactly as a gRPC call is.
+//! - `POST /api/sockets`: "who is online", a FetchSockets made the same
+//!   way, answered with each socket's id and rooms only (never its data or
+//!   handshake).
 //!
 //! With API keys configured, the API requires `authorization: Bearer
 //! <secret>` of a key with `admin = true` (the page itself is static and
@@ -275,6 +279,12 @@ struct SendForm {
     /// The arguments as the JSON text of an array, one element each.
     #[serde(default)]
     args: String,
+    /// Send with an ack callback (EmitWithAck) and answer with the acks.
+    #[serde(default)]
+    ack: bool,
+    /// How long EmitWithAck waits, in milliseconds (0: the gateway's default).
+    #[serde(default)]
+    timeout_ms: u32,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -354,69 +364,159 @@ pub(super) async fn send(State(admin): State<Admin>, headers: HeaderMap, body: B
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e).into_response(),
     };
     let metadata = caller.metadata;
-    let answer = match form.op {
-        SendOp::Emit => admin
+    let emit = |form: SendForm, args| pb::EmitRequest {
+        target: form.target,
+        namespace: form.namespace,
+        rooms: form.rooms,
+        except_rooms: form.except_rooms,
+        event: form.event,
+        args,
+        ..Default::default()
+    };
+    let broadcast = |form: SendForm, args| pb::BroadcastRequest {
+        target: form.target,
+        namespace: form.namespace,
+        except_rooms: form.except_rooms,
+        event: form.event,
+        args,
+        ..Default::default()
+    };
+    let answer = match (form.op, form.ack) {
+        (op, true) => {
+            let timeout_ms = form.timeout_ms;
+            let op = match op {
+                SendOp::Emit => pb::emit_with_ack_request::Op::Emit(emit(form, args)),
+                SendOp::Broadcast => pb::emit_with_ack_request::Op::Broadcast(broadcast(form, args)),
+            };
+            admin
+                .gateway
+                .emit_with_ack(in_process(
+                    metadata,
+                    pb::EmitWithAckRequest {
+                        op: Some(op),
+                        timeout_ms,
+                    },
+                ))
+                .await
+                .map(|r| {
+                    let r = r.into_inner();
+                    json!({
+                        "ok": true,
+                        "ack": true,
+                        "sockets": r.sockets,
+                        "acks": r.acks.iter().map(crate::cli::feedback::argument_json).collect::<Vec<_>>(),
+                        "servers": r.servers,
+                        "servers_expected": r.servers_expected,
+                        "complete": r.complete,
+                    })
+                })
+        }
+        (SendOp::Emit, false) => admin
             .gateway
-            .emit(in_process(
-                metadata,
-                pb::EmitRequest {
-                    target: form.target,
-                    namespace: form.namespace,
-                    rooms: form.rooms,
-                    except_rooms: form.except_rooms,
-                    event: form.event,
-                    args,
-                    ..Default::default()
-                },
-            ))
+            .emit(in_process(metadata, emit(form, args)))
             .await
             .map(|r| {
                 let r = r.into_inner();
-                (r.receivers, r.stream_id, r.duplicate)
+                sent(r.receivers, &r.stream_id, r.duplicate)
             }),
-        SendOp::Broadcast => admin
+        (SendOp::Broadcast, false) => admin
             .gateway
-            .broadcast(in_process(
-                metadata,
-                pb::BroadcastRequest {
-                    target: form.target,
-                    namespace: form.namespace,
-                    except_rooms: form.except_rooms,
-                    event: form.event,
-                    args,
-                    ..Default::default()
-                },
-            ))
+            .broadcast(in_process(metadata, broadcast(form, args)))
             .await
             .map(|r| {
                 let r = r.into_inner();
-                (r.receivers, r.stream_id, r.duplicate)
+                sent(r.receivers, &r.stream_id, r.duplicate)
             }),
     };
-    let body = match answer {
-        Ok((receivers, stream_id, duplicate)) => json!({
-            "ok": true,
-            "receivers": receivers,
-            "stream_id": stream_id,
-            "duplicate": duplicate,
-        }),
-        Err(status) => {
-            let violations: Vec<Value> = status
-                .get_details_bad_request()
-                .map(|b| b.field_violations)
-                .unwrap_or_default()
+    json_response(StatusCode::OK, &answer.unwrap_or_else(|status| failed(&status)))
+}
+
+/// The answer of a write: receivers, stream entry, duplicate.
+fn sent(receivers: u64, stream_id: &str, duplicate: bool) -> Value {
+    json!({
+        "ok": true,
+        "receivers": receivers,
+        "stream_id": stream_id,
+        "duplicate": duplicate,
+    })
+}
+
+/// The answer of a failed call: code, message, field violations.
+fn failed(status: &tonic::Status) -> Value {
+    let violations: Vec<Value> = status
+        .get_details_bad_request()
+        .map(|b| b.field_violations)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| json!({ "field": v.field, "description": v.description }))
+        .collect();
+    json!({
+        "ok": false,
+        "code": code_name(status.code()),
+        "message": status.message(),
+        "violations": violations,
+    })
+}
+
+/// What the "who is online" form sends.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnlineForm {
+    #[serde(default)]
+    target: String,
+    #[serde(default)]
+    namespace: String,
+    /// The room whose sockets to list; empty lists the whole namespace.
+    #[serde(default)]
+    room: String,
+}
+
+/// `POST /api/sockets`: `{"ok": true, "sockets": [{"id", "rooms"}], …}`
+/// or a failed call as for `/api/send`. Only ids and rooms leave the
+/// gateway: `socket.data` and the handshake may hold users' details.
+pub(super) async fn sockets(State(admin): State<Admin>, headers: HeaderMap, body: Bytes) -> Response {
+    let caller = match admin
+        .authorize(&headers)
+        .and_then(|c| same_origin_json(&headers).map(|()| c))
+    {
+        Ok(c) => c,
+        Err(refused) => return refused.into_response(),
+    };
+    let form: OnlineForm = match serde_json::from_slice(&body) {
+        Ok(f) => f,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("bad form: {e}")).into_response(),
+    };
+    let request = pb::FetchSocketsRequest {
+        target: form.target,
+        namespace: form.namespace,
+        rooms: if form.room.is_empty() {
+            Vec::new()
+        } else {
+            vec![form.room]
+        },
+        ..Default::default()
+    };
+    let answer = admin
+        .gateway
+        .fetch_sockets(in_process(caller.metadata, request))
+        .await
+        .map(|r| {
+            let r = r.into_inner();
+            let sockets: Vec<Value> = r
+                .sockets
                 .into_iter()
-                .map(|v| json!({ "field": v.field, "description": v.description }))
+                .map(|s| json!({ "id": s.id, "rooms": s.rooms }))
                 .collect();
             json!({
-                "ok": false,
-                "code": code_name(status.code()),
-                "message": status.message(),
-                "violations": violations,
+                "ok": true,
+                "sockets": sockets,
+                "servers": r.servers,
+                "servers_expected": r.servers_expected,
+                "complete": r.complete,
+                "truncated": r.truncated,
             })
-        }
-    };
-    json_response(StatusCode::OK, &body)
+        });
+    json_response(StatusCode::OK, &answer.unwrap_or_else(|status| failed(&status)))
 }
 
 #[cfg(test)]

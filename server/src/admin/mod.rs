@@ -66,6 +66,7 @@ pub async fn serve(listener: TcpListener, ready: Arc<AtomicBool>, gateway: Gatew
         .route("/console/app.css", get(console::style))
         .route("/api/status", get(console::status))
         .route("/api/send", post(console::send))
+        .route("/api/sockets", post(console::sockets))
         .with_state(state);
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!(error = %e, "admin listener failed");

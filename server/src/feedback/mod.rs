@@ -305,7 +305,7 @@ impl Feedback {
         let timeout_ms = match timeout_ms {
             None | Some(0) => DEFAULT_TIMEOUT_MS.min(self.settings.max_timeout_ms),
             Some(t) if t > self.settings.max_timeout_ms => {
-                c.report(
+                c.report_root(
                     "timeout_ms",
                     format!(
                         "{t} ms is over the gateway's feedback_max_timeout_ms = {}",

@@ -1,5 +1,6 @@
 // emitgate admin console: polls /api/status, turns the gateway's counters
-// into rates, and sends test events through /api/send. Plain DOM code, no
+// into rates, sends test events through /api/send (with acks through
+// EmitWithAck) and lists who is online through /api/sockets. Plain DOM code, no
 // dependencies; every value from the server is written as text, never as
 // HTML.
 "use strict";
@@ -17,6 +18,8 @@ let timer = null;
 // Answers shown by the send form so far (its `data-answer`), so that a
 // reader can tell a new answer from the last one.
 let answers = 0;
+// The same for the "who is online" answers.
+let lookups = 0;
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -183,13 +186,14 @@ function renderFailures(failures) {
 }
 
 function fillTargetChoice(targets) {
-  const select = $("send-target");
   const names = targets.map((t) => t.name);
-  const current = Array.from(select.options).map((o) => o.value);
-  if (names.join("\n") === current.join("\n")) return;
-  const chosen = select.value;
-  select.replaceChildren(...names.map((n) => el("option", { value: n }, n)));
-  if (names.includes(chosen)) select.value = chosen;
+  for (const select of [$("send-target"), $("online-target")]) {
+    const current = Array.from(select.options).map((o) => o.value);
+    if (names.join("\n") === current.join("\n")) continue;
+    const chosen = select.value;
+    select.replaceChildren(...names.map((n) => el("option", { value: n }, n)));
+    if (names.includes(chosen)) select.value = chosen;
+  }
 }
 
 const rooms = (text) =>
@@ -201,6 +205,7 @@ const rooms = (text) =>
 function syncOp() {
   const emit = $("send-op").value === "emit";
   $("send-rooms").disabled = !emit;
+  $("send-wait").disabled = !$("send-ack").checked;
 }
 
 async function send(ev) {
@@ -216,6 +221,8 @@ async function send(ev) {
     except_rooms: rooms($("send-except").value),
     event: $("send-event").value,
     args: $("send-args").value,
+    ack: $("send-ack").checked,
+    timeout_ms: Number($("send-wait").value.trim() || "0"),
   };
   button.disabled = true;
   out.className = "pending";
@@ -229,6 +236,19 @@ async function send(ev) {
     if (r.status !== 200 || !r.body) {
       out.className = "failed";
       out.textContent = "Not sent: " + ((r.body && r.body.error) || "HTTP " + r.status);
+    } else if (r.body.ok && r.body.ack) {
+      out.className = r.body.complete ? "ok" : "failed";
+      const parts = [
+        "OK",
+        "sockets: " + r.body.sockets,
+        "acks: " + r.body.acks.length,
+        "servers: " + r.body.servers + "/" + r.body.servers_expected,
+        r.body.complete ? "complete" : "incomplete",
+      ];
+      out.replaceChildren(
+        el("div", {}, parts.join(" · ")),
+        r.body.acks.length ? el("ul", { class: "acks" }, ...r.body.acks.map((a) => el("li", {}, el("code", {}, ackText(a))))) : null,
+      );
     } else if (r.body.ok) {
       out.className = "ok";
       const parts = ["OK", "receivers: " + r.body.receivers];
@@ -236,14 +256,7 @@ async function send(ev) {
       if (r.body.duplicate) parts.push("duplicate");
       out.textContent = parts.join(" · ");
     } else {
-      out.className = "failed";
-      out.replaceChildren(
-        el("span", { class: "code" }, r.body.code),
-        ": " + r.body.message,
-        r.body.violations.length
-          ? el("ul", {}, ...r.body.violations.map((v) => el("li", {}, el("code", {}, v.field), " " + v.description)))
-          : null,
-      );
+      failure(out, r.body);
     }
   } catch (e) {
     out.className = "failed";
@@ -256,9 +269,82 @@ async function send(ev) {
   refresh();
 }
 
+// One ack as text: JSON for a value, the base64 of binary or MessagePack.
+function ackText(a) {
+  if ("value" in a) return JSON.stringify(a.value);
+  if ("binary" in a) return "binary " + a.binary;
+  if ("msgpack" in a) return "msgpack " + a.msgpack;
+  return JSON.stringify(a);
+}
+
+function failure(out, body) {
+  out.className = "failed";
+  out.replaceChildren(
+    el("span", { class: "code" }, body.code),
+    ": " + body.message,
+    body.violations.length
+      ? el("ul", {}, ...body.violations.map((v) => el("li", {}, el("code", {}, v.field), " " + v.description)))
+      : null,
+  );
+}
+
+async function lookUp(ev) {
+  ev.preventDefault();
+  const out = $("online-result");
+  const body = $("online-sockets").tBodies[0];
+  const button = $("online-button");
+  const form = {
+    target: $("online-target").value,
+    namespace: $("online-namespace").value,
+    room: $("online-room").value.trim(),
+  };
+  button.disabled = true;
+  out.className = "pending";
+  out.textContent = "Asking the servers…";
+  body.replaceChildren();
+  try {
+    const r = await api("/api/sockets", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(form),
+    });
+    if (r.status !== 200 || !r.body) {
+      out.className = "failed";
+      out.textContent = "Not asked: " + ((r.body && r.body.error) || "HTTP " + r.status);
+    } else if (r.body.ok) {
+      const n = r.body.sockets.length;
+      out.className = r.body.complete ? "ok" : "failed";
+      out.textContent = [
+        n + (n === 1 ? " socket" : " sockets"),
+        "servers: " + r.body.servers + "/" + r.body.servers_expected,
+        r.body.complete ? "complete" : "incomplete",
+        r.body.truncated ? "truncated" : null,
+      ]
+        .filter((p) => p)
+        .join(" · ");
+      const rows = r.body.sockets.map((s) =>
+        el("tr", { "data-socket": s.id }, el("td", {}, el("code", {}, s.id)), el("td", {}, s.rooms.join(", "))),
+      );
+      if (!rows.length) rows.push(el("tr", {}, el("td", { class: "empty", colspan: "2" }, "nobody")));
+      body.replaceChildren(...rows);
+    } else {
+      failure(out, r.body);
+    }
+  } catch (e) {
+    out.className = "failed";
+    out.textContent = "Not asked: " + e.message;
+  } finally {
+    button.disabled = false;
+    lookups += 1;
+    out.dataset.answer = String(lookups);
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   $("send").addEventListener("submit", send);
+  $("online").addEventListener("submit", lookUp);
   $("send-op").addEventListener("change", syncOp);
+  $("send-ack").addEventListener("change", syncOp);
   $("key-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     key = $("key").value.trim();
