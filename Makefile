@@ -13,10 +13,11 @@
 #                  Helm chart, Dockerfile, compose)
 #   make generate  regenerate the SDKs' code from proto/
 #   make release   optimized build (target/release/emitgate)
-#   make bench     benchmark: emitgate vs the Redis limit and the reference
-#                  emitters, and each SDK's Publisher against the bench's
-#                  Rust load client; table on stdout, JSON + PNG in
-#                  bench/results/
+#   make bench     benchmark: emitgate vs the Redis limit, the reference
+#                  emitters, a no-op gRPC call and Centrifugo (built on
+#                  first use), and each SDK's Publisher against the
+#                  bench's Rust load client; table on stdout, JSON + PNG
+#                  in bench/results/
 #   make bench-profile  perf flamegraphs of the gateway under load
 #
 # CI (.ci/run) runs `make lint test`, the same commands as a developer.
@@ -30,6 +31,8 @@ TOOLS_BIN := $(REPO)/.tools/bin
 GRPCURL_VERSION := v1.9.3
 HELM_VERSION := v3.22.0
 HELM := $(TOOLS_BIN)/helm
+# The peer the full benchmark measures beside the gateway (not make test).
+CENTRIFUGO_VERSION := v6.9.1
 SDKS := python go php
 # The gateway binary the SDK and harness tests start.
 export EMITGATE_BIN := $(REPO)/target/debug/emitgate
@@ -39,11 +42,11 @@ CARGO := cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null 2>&1 && echo sudo; })
 
 .PHONY: help setup setup-system setup-node setup-grpcurl setup-sdks setup-fixtures setup-bench setup-browser \
-	setup-bench-profile setup-deploy build release run test test-rust test-harness test-sdks lint lint-rust lint-proto \
+	setup-bench-profile setup-bench-peers setup-deploy build release run test test-rust test-harness test-sdks lint lint-rust lint-proto \
 	lint-docs lint-sdks lint-deploy render-chart test-deploy generate clean bench bench-smoke bench-profile
 
 help:
-	@sed -n '2,21p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,22p' Makefile | sed 's/^# \{0,1\}//'
 
 ## ---- setup -----------------------------------------------------------------
 
@@ -156,6 +159,14 @@ $(BENCH_VENV)/.requirements-installed: bench/python/requirements.txt
 	$(BENCH_VENV)/bin/pip install --disable-pip-version-check -q -r $<
 	@touch $@
 
+# Only for the full `make bench`: Centrifugo, built from its Go module
+# (pinned) like grpcurl and helm; `make bench-smoke` skips that peer.
+setup-bench-peers: $(TOOLS_BIN)/centrifugo-$(CENTRIFUGO_VERSION)
+
+$(TOOLS_BIN)/centrifugo-$(CENTRIFUGO_VERSION):
+	GOBIN=$(TOOLS_BIN) go install github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION)
+	@touch $@
+
 # Only for `make bench-profile`: perf (Debian's linux-perf) and inferno's
 # flamegraph tools.
 INFERNO_VERSION := 0.12.8
@@ -197,9 +208,9 @@ test-sdks:
 
 # One run on this machine: redis-server, the reference emitters and the
 # release gateway; extra flags: make bench BENCH_ARGS="--seconds 8".
-bench: setup-bench setup-sdks
+bench: setup-bench setup-sdks setup-bench-peers
 	$(CARGO) build --locked --release -p emitgate -p emitgate-bench
-	target/release/emitgate-bench $(BENCH_ARGS)
+	target/release/emitgate-bench --centrifugo $(TOOLS_BIN)/centrifugo $(BENCH_ARGS)
 
 # What `make test` runs: every scenario end to end for a fraction of a
 # second against the debug gateway; fails on errors or lost events, never

@@ -40,6 +40,7 @@ fn group_color(group: &str) -> RGBColor {
         "batch" => RGBColor(40, 110, 200),
         "unary" => RGBColor(110, 170, 230),
         "args" => RGBColor(60, 160, 100),
+        "peer" => RGBColor(150, 90, 170),
         _ => BLACK,
     }
 }
@@ -73,7 +74,13 @@ where
     DB::ErrorType: 'static,
 {
     // Capacity scenarios only: the fixed-rate run's throughput is its offered load.
-    let rows: Vec<_> = report.scenarios.iter().filter(|s| s.id != "unary-rate").rev().collect();
+    // The floor publishes nothing.
+    let rows: Vec<_> = report
+        .scenarios
+        .iter()
+        .filter(|s| s.id != "unary-rate" && s.group != "floor")
+        .rev()
+        .collect();
     let n = rows.len() as i32;
     let xmax = rows.iter().map(|s| s.events_per_s).fold(1.0, f64::max) * 1.3;
     let labels: Vec<String> = rows.iter().map(|s| s.label.clone()).collect();

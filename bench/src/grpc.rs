@@ -92,7 +92,7 @@ impl Outcome {
         }
     }
 
-    fn fail(&mut self, e: impl ToString) {
+    pub(crate) fn fail(&mut self, e: impl ToString) {
         self.errors += 1;
         self.first_error.get_or_insert_with(|| e.to_string());
     }
@@ -110,7 +110,7 @@ impl Client {
         })
     }
 
-    async fn call(&self, path: &'static str, body: Bytes) -> Result<Bytes, Status> {
+    pub(crate) async fn call(&self, path: &'static str, body: Bytes) -> Result<Bytes, Status> {
         let mut grpc = self.grpc.clone();
         grpc.ready()
             .await
@@ -191,7 +191,7 @@ pub async fn unary_load(client: &Client, bodies: Arc<Vec<Bytes>>, concurrency: u
     join(tasks).await
 }
 
-async fn join(tasks: Vec<tokio::task::JoinHandle<Outcome>>) -> Outcome {
+pub(crate) async fn join(tasks: Vec<tokio::task::JoinHandle<Outcome>>) -> Outcome {
     let mut total = Outcome::default();
     for t in tasks {
         match t.await {

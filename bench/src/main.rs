@@ -8,8 +8,11 @@
 //! go to stdout as a table, and to `bench/results/<timestamp>/` as JSON and
 //! a PNG chart (copied to `bench/results/latest.*`).
 
+mod centrifugo;
 mod chart;
+mod floor;
 mod grpc;
+mod peers;
 mod procs;
 mod profile;
 mod publisher;
@@ -86,7 +89,8 @@ struct Args {
     #[arg(long)]
     profile: bool,
     /// Run only these scenario groups (comma-separated: limit, reference,
-    /// batch, unary, args, sdk); for experiments, the targets need them all.
+    /// batch, unary, floor, args, peer, sdk); for experiments, the targets
+    /// need them all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Fail (exit 1) when a scenario had errors, lost events or delivered
@@ -96,6 +100,10 @@ struct Args {
     /// Print the summary of a folded-stacks file written by --profile and exit.
     #[arg(long, value_name = "FOLDED")]
     summarize: Option<PathBuf>,
+    /// The Centrifugo binary of the peer rows (default: .tools/bin/centrifugo,
+    /// from `make setup-bench-peers`); without it, smoke mode skips them.
+    #[arg(long)]
+    centrifugo: Option<PathBuf>,
     /// The channel prefix (the adapter's key).
     #[arg(long, default_value = "socket.io")]
     key: String,
@@ -124,6 +132,8 @@ struct Measured {
     subscriber_cpu: f64,
     /// Redis commands executed during the measurement, by name.
     commands: std::collections::BTreeMap<String, u64>,
+    /// Wall time of the measurement, seconds.
+    wall_s: f64,
 }
 
 /// The channel python-socketio publishes on (its default).
@@ -186,6 +196,7 @@ impl Bench {
             sender_cpu: sender_cpu_s.map_or_else(|| (core(1) - core(2)).max(0.0), |s| s / wall),
             subscriber_cpu: core(2),
             commands,
+            wall_s: wall,
         })
     }
 }
@@ -234,7 +245,7 @@ fn run() -> Result<(), Box<dyn Error>> {
 
     let (redis, redis_addr) = procs::start_redis()?;
     let redis_url = format!("redis://{redis_addr}");
-    let sub = Subscriber::start(&redis_addr, &args.key, &[PYTHON_CHANNEL])?;
+    let sub = Subscriber::start(&redis_addr, &args.key, &[PYTHON_CHANNEL, centrifugo::REDIS_PATTERN])?;
     let mut bench = Bench {
         timing,
         quick: args.quick,
@@ -374,6 +385,13 @@ fn run() -> Result<(), Box<dyn Error>> {
         })?;
         scenarios.push(s.named("unary-c64", "unary", "emitgate Emit, 64 in flight"));
     }
+    if want("floor") {
+        eprintln!(
+            "bench: 4. no-op floor: Health/Check, {} in flight",
+            floor::UNARY_IN_FLIGHT
+        );
+        scenarios.push(floor::scenario(&mut bench, &rt, gw_pid, &sampler, &client)?);
+    }
 
     let mut latency = Latency::default();
     if want("unary") {
@@ -427,7 +445,7 @@ fn run() -> Result<(), Box<dyn Error>> {
         })
         .to_string();
         for d in sdk::drivers(&root)? {
-            eprintln!("bench: 6. {}", d.label);
+            eprintln!("bench: 7. {}", d.label);
             sampler.reset();
             let (id, command) = (d.id, d.command);
             let m = bench.measure(Some(gw_pid), || {
@@ -460,6 +478,22 @@ fn run() -> Result<(), Box<dyn Error>> {
     };
     sampler.stop();
     drop(gw);
+
+    // 7. Centrifugo as a peer (after the gateway stopped).
+    let centrifugo_bin = args
+        .centrifugo
+        .clone()
+        .unwrap_or_else(|| root.join(".tools/bin/centrifugo"));
+    if want("peer") {
+        if args.quick && !centrifugo_bin.exists() {
+            eprintln!(
+                "bench: note: {} is absent, Centrifugo rows skipped (smoke mode; make setup-bench-peers builds it)",
+                centrifugo_bin.display()
+            );
+        } else {
+            scenarios.extend(centrifugo::scenarios(&mut bench, &rt, &centrifugo_bin, &out_dir)?);
+        }
+    }
     bench.sub.close();
 
     let report = Report::build(
@@ -508,7 +542,7 @@ fn run() -> Result<(), Box<dyn Error>> {
         let mut failed: Vec<String> = report
             .scenarios
             .iter()
-            .filter(|s| s.errors > 0 || s.delivered == 0 || s.delivered != s.sent)
+            .filter(|s| s.errors > 0 || (s.delivered == 0 && s.calls == 0) || s.delivered != s.sent)
             .map(|s| {
                 format!(
                     "{}: {} errors (first: {}), {} delivered of {} sent",

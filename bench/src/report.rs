@@ -144,13 +144,19 @@ pub struct Scenario {
     pub delivered_mib_per_s: f64,
     /// Seconds from the first to the last delivered message.
     pub seconds: f64,
+    /// RPCs that answered OK.
+    pub calls: u64,
+    /// RPCs that answered OK per second of the measurement.
+    pub calls_per_s: f64,
     /// Failed calls or items.
     pub errors: u64,
     /// The first failure.
     pub first_error: Option<String>,
     /// Gateway CPU, in cores (1.0 = one core busy).
     pub gateway_cpu_cores: Option<f64>,
-    /// Gateway CPU time per delivered event, microseconds.
+    /// Gateway CPU time per delivered event, microseconds (in the floor
+    /// row, which publishes nothing, per answered call; in the peer rows,
+    /// the CPU columns are the peer's process).
     pub gateway_cpu_us_per_event: Option<f64>,
     /// Redis CPU, in cores.
     pub redis_cpu_cores: f64,
@@ -196,6 +202,8 @@ impl Scenario {
                 mb(seen.bytes) / seen.span.as_secs_f64()
             },
             seconds: seen.span.as_secs_f64(),
+            calls: outcome.calls,
+            calls_per_s: outcome.calls as f64 / m.wall_s.max(1e-9),
             errors: outcome.errors,
             first_error: outcome.first_error.clone(),
             gateway_cpu_cores: gw.map(|g| g.1),
@@ -305,6 +313,8 @@ pub struct Report {
     pub latency: Latency,
     /// Gateway memory.
     pub rss: Rss,
+    /// The gateway's CPU per event beside the no-op floor and Centrifugo.
+    pub peers: Vec<crate::peers::Comparison>,
     /// The targets.
     pub targets: Vec<Target>,
     /// True when every target holds.
@@ -435,6 +445,7 @@ impl Report {
         ];
         targets.extend(sdk_targets);
         let all_targets_pass = targets.iter().all(|t| t.pass);
+        let peers = crate::peers::compare(&scenarios);
         Self {
             timestamp: timestamp.into(),
             quick,
@@ -444,6 +455,7 @@ impl Report {
             scenarios,
             latency,
             rss,
+            peers,
             targets,
             all_targets_pass,
         }
@@ -488,8 +500,10 @@ impl Report {
             "reference" => "2",
             "batch" => "3",
             "unary" => "4",
+            "floor" => "4",
             "args" => "5",
-            "sdk" => "6",
+            "peer" => "6",
+            "sdk" => "7",
             _ => "",
         };
         let x = |v: Option<f64>| v.map_or_else(|| "–".into(), |v| format!("{v:.2}"));
@@ -506,7 +520,11 @@ impl Report {
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0}% | {:.0}% | {} | {} |",
                 num(&s.group),
                 label,
-                format_rate(s.events_per_s),
+                if s.delivered == 0 && s.calls > 0 {
+                    format!("({} calls/s)", format_rate(s.calls_per_s))
+                } else {
+                    format_rate(s.events_per_s)
+                },
                 x(s.x_limit),
                 x(s.x_node),
                 x(s.x_python),
@@ -541,6 +559,7 @@ impl Report {
             "Gateway RSS: idle at start {:.1} MiB · idle after load {:.1} MiB · peak {:.1} MiB (VmHWM; sampled max {:.1})\n",
             r.idle_start_mb, r.idle_after_load_mb, r.peak_hwm_mb, r.peak_sampled_mb
         );
+        let _ = writeln!(t, "{}", crate::peers::table(&self.peers));
         let _ = writeln!(t, "| target | measured | result | how |");
         let _ = writeln!(t, "|---|---:|---|---|");
         for g in &self.targets {

@@ -2,8 +2,9 @@
 //! (as a Socket.IO node always does in production) and counts what Redis
 //! actually delivered. Throughput is measured here, not at the senders.
 //!
-//! It also subscribes to python-socketio's own channel, so the Python
-//! reference manager's messages are counted the same way.
+//! It also subscribes to python-socketio's own channel and to Centrifugo's
+//! channels, so the Python reference manager's and Centrifugo's messages
+//! are counted the same way.
 
 use std::{
     io::{self, Read, Write},
@@ -122,14 +123,16 @@ fn push(buf: &[u8], pos: usize) -> io::Result<Option<(bool, usize, usize)>> {
 
 impl Subscriber {
     /// Connects to Redis at `addr`, subscribes to `{key}#*` and to the
-    /// channels in `extra`, and waits until the subscriptions are confirmed.
+    /// channels in `extra` (a name ending in `*` is a pattern), and waits
+    /// until the subscriptions are confirmed.
     pub fn start(addr: &str, key: &str, extra: &[&str]) -> io::Result<Self> {
         let mut stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         let pattern = format!("{key}#*");
         stream.write_all(&resp_command(&["PSUBSCRIBE", &pattern]))?;
         for ch in extra {
-            stream.write_all(&resp_command(&["SUBSCRIBE", ch]))?;
+            let cmd = if ch.ends_with('*') { "PSUBSCRIBE" } else { "SUBSCRIBE" };
+            stream.write_all(&resp_command(&[cmd, ch]))?;
         }
         // Wait for every confirmation.
         let mut buf = Vec::new();
