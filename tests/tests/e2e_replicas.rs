@@ -15,18 +15,14 @@
 
 #![allow(clippy::unwrap_used, reason = "a panic is how a test reports failure")]
 
-use std::{
-    collections::HashMap,
-    path::PathBuf,
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, path::PathBuf, process::Stdio, time::Duration};
 
 use emitgate::pb::{self, emitter_service_client::EmitterServiceClient};
 use emitgate_e2e::{
     RedisServer,
     failover::{Load, LoadOptions, Subscribers},
     free_port, repo_root,
+    wait::wait_until,
 };
 use tokio::process::{Child, Command};
 use tonic::transport::{Channel, Endpoint};
@@ -38,6 +34,8 @@ const CALLS_BEFORE_KILL: u64 = 200;
 /// Calls each caller has acknowledged after the kill.
 const CALLS_AFTER_KILL: u64 = 200;
 const KEY: &str = "rp";
+/// How long a gateway process may take to listen, on a loaded machine.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn binary() -> PathBuf {
     let path = std::env::var_os("EMITGATE_BIN")
@@ -68,11 +66,13 @@ async fn start_replica(redis_url: &str) -> Replica {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "gateway did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // The process announces nothing a test can await: ask until it accepts.
+    wait_until(
+        format_args!("the gateway on {port} accepts connections"),
+        STARTUP_TIMEOUT,
+        async || tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map(drop),
+    )
+    .await;
     Replica { child, port, admin }
 }
 
