@@ -387,7 +387,7 @@ impl Stack {
         Self {
             child,
             _stdin: stdin,
-            http: reqwest::Client::new(),
+            http: crate::control_client(),
             control: ready["control"].as_str().expect("control url").to_owned(),
             redis_url: redis_url.to_owned(),
         }
