@@ -1,9 +1,16 @@
 //! Three gateway processes (the real binary) on one Redis, behind a client
-//! that balances over the three addresses (tonic's `Channel::balance_list`,
-//! power-of-two-choices over the list, as a headless Service's addresses
-//! would be). Three callers send unary Emits with idempotency keys and
-//! retry a failed call with the same key; one replica is killed with
-//! SIGKILL under load. The test proves:
+//! that balances over the three addresses, as a headless Service's
+//! addresses would be. Three callers send unary Emits with idempotency keys
+//! and retry a failed call with the same key; one replica is killed with
+//! SIGKILL under load.
+//!
+//! The balancing client is tonic's `Channel::balance_list`: power of two
+//! random choices over the list, each call on its own. The SDKs' option
+//! (gRPC's `round_robin` policy in a service config, docs/deployment.md) is
+//! grpc-go's and grpcio's, which a Rust test cannot load without running
+//! its callers in another language; for what is tested here (calls spread
+//! over every replica, a dead one's calls failing at once and retried on
+//! another) the two behave alike. The test proves:
 //!
 //! - calls were spread over all three replicas (each one's
 //!   `emitgate_events_published` counter);
