@@ -10,6 +10,15 @@
 //! replica killed, a node lost) does not block retries of that key for the
 //! whole window: they publish once the claim expires. Keys are scoped per API key and target, so two tenants
 //! never collide.
+//!
+//! On one Redis server (standalone or Sentinel-managed) a keyed operation's
+//! commands and the store of its result run as one Lua script
+//! ([`publish_and_record`]): Redis runs a script whole or not at all, so a
+//! gateway that dies after sending it cannot leave an operation published
+//! with its key still only claimed, which a retry after the claim expired
+//! would publish a second time. On a Redis Cluster the key and the channel
+//! live on different nodes, so there the result is stored by a second
+//! round trip ([`complete_all`]) and that gap remains (docs/deployment.md).
 
 use std::time::Duration;
 
@@ -99,6 +108,67 @@ pub async fn reserve_all(
             }),
         })
         .collect())
+}
+
+/// Runs one operation's commands and stores its result under the key, in
+/// one script. `KEYS[1]` is the record, `ARGV[1]` the window in ms,
+/// `ARGV[2]` the number of commands, then each command as its argument
+/// count and its arguments. The first call is a write, so that a replica
+/// refuses the script (READONLY) before anything is published on it. The
+/// stored value is the one [`encode`] writes: `r:<receivers>[:<entry id>]`,
+/// receivers summed over the commands, the first entry id kept (as
+/// `Reply::add` folds them). Returns `{receivers, entry id or false}`.
+const PUBLISH_AND_RECORD: &str = "\
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+local receivers, id, i = 0, false, 3
+for _ = 1, tonumber(ARGV[2]) do
+  local argc = tonumber(ARGV[i])
+  local r = redis.call(unpack(ARGV, i + 1, i + argc))
+  i = i + 1 + argc
+  if type(r) == 'number' then receivers = receivers + r elseif not id then id = r end
+end
+local value = 'r:' .. receivers
+if id then value = value .. ':' .. id end
+redis.call('SET', KEYS[1], value, 'PX', ARGV[1])
+return {receivers, id}";
+
+/// The script call that sends `commands` (one operation's) and records its
+/// result under `redis_key` for `window`: see [`PUBLISH_AND_RECORD`].
+pub fn publish_and_record(commands: &[redis::Cmd], redis_key: &str, window: Duration) -> redis::Cmd {
+    let mut eval = redis::cmd("EVAL");
+    eval.arg(PUBLISH_AND_RECORD)
+        .arg(1)
+        .arg(redis_key)
+        .arg(millis(window))
+        .arg(commands.len());
+    for c in commands {
+        eval.arg(c.args_iter().len());
+        for a in c.args_iter() {
+            if let redis::Arg::Simple(bytes) = a {
+                eval.arg(bytes);
+            }
+        }
+    }
+    eval
+}
+
+/// Reads the reply of a [`publish_and_record`] script.
+pub fn recorded_reply(value: Value) -> Result<Reply, String> {
+    match value {
+        Value::Array(v) => match v.as_slice() {
+            [Value::Int(n), id] => Ok(Reply {
+                receivers: u64::try_from(*n).unwrap_or_default(),
+                stream_id: match id {
+                    Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                    Value::SimpleString(s) => Some(s.clone()),
+                    _ => None,
+                },
+            }),
+            other => Err(format!("unexpected reply to a publish script: {other:?}")),
+        },
+        Value::ServerError(e) => Err(e.to_string()),
+        other => Err(format!("unexpected reply to a publish script: {other:?}")),
+    }
 }
 
 /// A duration in whole milliseconds, at least 1 (`PX 0` is an error).

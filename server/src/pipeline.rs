@@ -12,7 +12,8 @@
 //!    trip per target; a key seen before answers its item from the first
 //!    result, a key repeated within the call answers as its first item.
 //! 3. **send**: one pipeline per target, the targets concurrently, bounded
-//!    by the caller's deadline.
+//!    by the caller's deadline (on one Redis server a keyed item's commands
+//!    and its idempotency record go in one script).
 //! 4. **settle**: each item's result; idempotency records stored for what
 //!    was sent and released for what failed (one round trip per target);
 //!    metrics.
@@ -215,19 +216,26 @@ async fn send(gw: &Gateway, adm: &Admission, items: &mut [Item<'_>]) -> Option<E
         return None;
     }
     let sends = groups.iter().map(|(target, indices)| {
-        let messages: Vec<&crate::codec::Message> = indices
+        let messages: Vec<(&crate::codec::Message, Option<&str>)> = indices
             .iter()
-            .filter_map(|&i| items[i].plan().map(|p| &p.message))
+            .filter_map(|&i| match &items[i].stage {
+                Stage::Ready { plan, record } => Some((&plan.message, record.as_deref())),
+                _ => None,
+            })
             .collect();
         async move {
             let started = Instant::now();
             let sent = match adm.deadline {
-                Some(d) => tokio::time::timeout_at(d.into(), target.send_all(&messages))
+                Some(d) => tokio::time::timeout_at(d.into(), target.send_all_recorded(&messages, window))
                     .await
                     .unwrap_or(Err(Error::DeadlineExceededWhilePublishing)),
-                None => target.send_all(&messages).await,
+                None => target.send_all_recorded(&messages, window).await,
             };
-            observe_send(target, started, sent.as_deref());
+            let replies: Result<Vec<Reply>, &Error> = match &sent {
+                Ok(r) => Ok(r.iter().map(|(reply, _)| reply.clone()).collect()),
+                Err(e) => Err(e),
+            };
+            observe_send(target, started, replies.as_deref().map_err(|e| *e));
             sent
         }
     });
@@ -241,14 +249,16 @@ async fn send(gw: &Gateway, adm: &Admission, items: &mut [Item<'_>]) -> Option<E
         let mut released: Vec<String> = Vec::new();
         match sent {
             Ok(replies) => {
-                for (&i, reply) in indices.iter().zip(replies) {
+                for (&i, (reply, recorded)) in indices.iter().zip(replies) {
                     published += 1;
                     let sent = Sent {
                         reply,
                         duplicate: false,
                     };
                     let old = std::mem::replace(&mut items[i].stage, Stage::Done(Ok(sent.clone())));
-                    if let Stage::Ready { record: Some(k), .. } = old {
+                    if let Stage::Ready { record: Some(k), .. } = old
+                        && !recorded
+                    {
                         stored.push((k, sent.reply));
                     }
                 }

@@ -40,6 +40,7 @@ use crate::{
     codec::{Command, Dialect, Message},
     config::{Config, TargetConfig},
     error::Error,
+    idempotency,
 };
 
 /// How often the cluster client retries a command after a redirection, a
@@ -361,6 +362,56 @@ impl Target {
                 reply.add(Reply::from_value(value).map_err(|e| self.unavailable(e))?);
             }
             replies.push(reply);
+        }
+        Ok(replies)
+    }
+
+    /// [`send_all`](Self::send_all) where a message may come with its
+    /// reserved idempotency record: on one Redis server such a message and
+    /// the store of its result run as one script
+    /// ([`idempotency::publish_and_record`]), and its flag in the answer is
+    /// true; on a Redis Cluster the messages are sent as by `send_all` and
+    /// every flag is false (the caller stores the results).
+    pub async fn send_all_recorded(
+        &self,
+        messages: &[(&Message, Option<&str>)],
+        window: Duration,
+    ) -> Result<Vec<(Reply, bool)>, Error> {
+        if matches!(self.backend, Backend::Cluster(_)) || messages.iter().all(|(_, r)| r.is_none()) {
+            let plain: Vec<&Message> = messages.iter().map(|(m, _)| *m).collect();
+            return Ok(self.send_all(&plain).await?.into_iter().map(|r| (r, false)).collect());
+        }
+        let mut commands = Vec::new();
+        let mut shapes = Vec::with_capacity(messages.len());
+        for (m, record) in messages {
+            match record {
+                Some(key) => {
+                    let parts: Vec<redis::Cmd> = m.commands().iter().map(command).collect();
+                    commands.push((Route::PublishNode, idempotency::publish_and_record(&parts, key, window)));
+                    shapes.push(None);
+                }
+                None => {
+                    commands.extend(m.commands().iter().map(|c| (Route::PublishNode, command(c))));
+                    shapes.push(Some(m.commands().len()));
+                }
+            }
+        }
+        let mut values = self.pipeline(commands).await?.into_iter();
+        let mut replies = Vec::with_capacity(messages.len());
+        for shape in shapes {
+            let mut reply = Reply::default();
+            match shape {
+                None => {
+                    let value = values.next().unwrap_or(Value::Nil);
+                    reply = idempotency::recorded_reply(value).map_err(|e| self.unavailable(e))?;
+                }
+                Some(n) => {
+                    for value in values.by_ref().take(n) {
+                        reply.add(Reply::from_value(value).map_err(|e| self.unavailable(e))?);
+                    }
+                }
+            }
+            replies.push((reply, shape.is_none()));
         }
         Ok(replies)
     }

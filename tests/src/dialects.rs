@@ -238,11 +238,16 @@ impl RedisCluster {
         for port in [to, from] {
             let () = self.command(port, &setslot("NODE", &to_id)).await;
         }
-        for port in self.ports.iter().filter(|p| ![to, from].contains(p)) {
-            let () = self.command(*port, &setslot("NODE", &to_id)).await;
+        // The other masters; replicas refuse SETSLOT and learn the new
+        // owner from their masters' gossip.
+        for port in self.live_ports().iter().filter(|p| ![to, from].contains(p)) {
+            let role: Vec<redis::Value> = self.command(*port, &redis::cmd("ROLE")).await;
+            if role.first() == Some(&redis::Value::BulkString(b"master".to_vec())) {
+                let () = self.command(*port, &setslot("NODE", &to_id)).await;
+            }
         }
         // Every node now routes the slot to `to`.
-        for port in &self.ports {
+        for port in &self.live_ports() {
             wait_until(
                 format_args!("node {port} routing slot {slot} to {to}"),
                 STARTUP_TIMEOUT,
@@ -382,7 +387,7 @@ impl Stack {
         Self {
             child,
             _stdin: stdin,
-            http: reqwest::Client::new(),
+            http: crate::control_client(),
             control: ready["control"].as_str().expect("control url").to_owned(),
             redis_url: redis_url.to_owned(),
         }

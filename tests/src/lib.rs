@@ -45,6 +45,19 @@ pub mod python_v2;
 /// How long fixtures wait for a process to come up before failing the test.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long the control API client keeps an idle connection: below Node's
+/// `keepAliveTimeout` (5 s), so that a call never goes out on a connection
+/// the harness is closing at that moment (which fails the request).
+const CONTROL_IDLE: Duration = Duration::from_secs(2);
+
+/// The HTTP client of a harness's control API.
+pub(crate) fn control_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(CONTROL_IDLE)
+        .build()
+        .expect("HTTP client")
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -337,7 +350,7 @@ impl Stack {
         Self {
             child,
             _stdin: stdin,
-            http: reqwest::Client::new(),
+            http: control_client(),
             control: ready["control"].as_str().expect("control url").to_owned(),
             redis_url: redis_url.to_owned(),
         }

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::free_port;
+use crate::{free_port, wait::wait_for};
 
 /// How long the group may take to come up: Sentinels learn replicas from
 /// the master's INFO (every 10 s) and each other from hello messages
@@ -121,13 +121,13 @@ impl SentinelGroup {
             n.spawn();
         }
         for port in g.server_ports() {
-            wait_until(&format!("redis-server on {port} answers"), || async move {
+            wait_for(format!("redis-server on {port} answers"), GROUP_TIMEOUT, async || {
                 try_cmd::<String>(port, &redis::cmd("PING")).await.is_some()
             })
             .await;
         }
         for port in g.server_ports().into_iter().skip(1) {
-            wait_until(&format!("replica {port} in sync"), || async move {
+            wait_for(format!("replica {port} in sync"), GROUP_TIMEOUT, async || {
                 try_cmd::<String>(port, redis::cmd("INFO").arg("replication"))
                     .await
                     .is_some_and(|i| i.contains("master_link_status:up"))
@@ -138,7 +138,7 @@ impl SentinelGroup {
             n.spawn();
         }
         for port in g.sentinel_ports() {
-            wait_until(&format!("Sentinel {port} knows the group"), || async move {
+            wait_for(format!("Sentinel {port} knows the group"), GROUP_TIMEOUT, async || {
                 let info: Option<Vec<String>> =
                     try_cmd(port, redis::cmd("SENTINEL").arg("MASTER").arg(MASTER_NAME)).await;
                 info.is_some_and(|kv| {
@@ -184,9 +184,11 @@ impl SentinelGroup {
     /// former master comes back as a master until Sentinel demotes it).
     pub async fn restart(&mut self, port: u16) {
         self.node(port).spawn();
-        wait_until(&format!("redis-server on {port} answers again"), || async move {
-            try_cmd::<String>(port, &redis::cmd("PING")).await.is_some()
-        })
+        wait_for(
+            format!("redis-server on {port} answers again"),
+            GROUP_TIMEOUT,
+            async || try_cmd::<String>(port, &redis::cmd("PING")).await.is_some(),
+        )
         .await;
     }
 
@@ -226,20 +228,6 @@ async fn try_cmd<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> Optio
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
     let mut c = client.get_multiplexed_async_connection().await.ok()?;
     cmd.query_async(&mut c).await.ok()
-}
-
-/// Polls `check` every 20 ms until it holds, failing the test after
-/// [`GROUP_TIMEOUT`].
-async fn wait_until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + GROUP_TIMEOUT;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// A subscription to one Sentinel's `+switch-master` announcements.

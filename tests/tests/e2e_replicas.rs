@@ -1,9 +1,16 @@
 //! Three gateway processes (the real binary) on one Redis, behind a client
-//! that balances over the three addresses (tonic's `Channel::balance_list`,
-//! power-of-two-choices over the list, as a headless Service's addresses
-//! would be). Three callers send unary Emits with idempotency keys and
-//! retry a failed call with the same key; one replica is killed with
-//! SIGKILL under load. The test proves:
+//! that balances over the three addresses, as a headless Service's
+//! addresses would be. Three callers send unary Emits with idempotency keys
+//! and retry a failed call with the same key; one replica is killed with
+//! SIGKILL under load.
+//!
+//! The balancing client is tonic's `Channel::balance_list`: power of two
+//! random choices over the list, each call on its own. The SDKs' option
+//! (gRPC's `round_robin` policy in a service config, docs/deployment.md) is
+//! grpc-go's and grpcio's, which a Rust test cannot load without running
+//! its callers in another language; for what is tested here (calls spread
+//! over every replica, a dead one's calls failing at once and retried on
+//! another) the two behave alike. The test proves:
 //!
 //! - calls were spread over all three replicas (each one's
 //!   `emitgate_events_published` counter);
@@ -15,18 +22,14 @@
 
 #![allow(clippy::unwrap_used, reason = "a panic is how a test reports failure")]
 
-use std::{
-    collections::HashMap,
-    path::PathBuf,
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, path::PathBuf, process::Stdio, time::Duration};
 
 use emitgate::pb::{self, emitter_service_client::EmitterServiceClient};
 use emitgate_e2e::{
     RedisServer,
     failover::{Load, LoadOptions, Subscribers},
     free_port, repo_root,
+    wait::wait_until,
 };
 use tokio::process::{Child, Command};
 use tonic::transport::{Channel, Endpoint};
@@ -38,6 +41,8 @@ const CALLS_BEFORE_KILL: u64 = 200;
 /// Calls each caller has acknowledged after the kill.
 const CALLS_AFTER_KILL: u64 = 200;
 const KEY: &str = "rp";
+/// How long a gateway process may take to listen, on a loaded machine.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn binary() -> PathBuf {
     let path = std::env::var_os("EMITGATE_BIN")
@@ -68,11 +73,13 @@ async fn start_replica(redis_url: &str) -> Replica {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "gateway did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // The process announces nothing a test can await: ask until it accepts.
+    wait_until(
+        format_args!("the gateway on {port} accepts connections"),
+        STARTUP_TIMEOUT,
+        async || tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map(drop),
+    )
+    .await;
     Replica { child, port, admin }
 }
 

@@ -36,6 +36,7 @@ use emitgate_e2e::{
     Gateway,
     failover::{Accounting, HealthWatch, Load, LoadOptions, Subscribers},
     sentinel::{MASTER_NAME, SentinelGroup, SwitchWatch},
+    wait::wait_until,
 };
 use tonic_health::pb::health_check_response::ServingStatus;
 
@@ -113,18 +114,15 @@ async fn a_sentinel_failover_under_load_loses_no_acknowledged_event_and_never_wr
     // Sentinel to demote it; its subscriber, which has been trying to
     // subscribe again since the kill, listens from the start.
     group.restart(old_master).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match SentinelGroup::role(old_master).await {
-            Some((role, Some(master), true)) if role == "slave" && master == new_master => break,
-            _ => {}
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the old master was not turned into a replica"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        format_args!("the old master {old_master} is a connected replica of {new_master}"),
+        Duration::from_secs(60),
+        async || match SentinelGroup::role(old_master).await {
+            Some((role, Some(master), true)) if role == "slave" && master == new_master => Ok(()),
+            other => Err(other),
+        },
+    )
+    .await;
     load.wait_more(CALLS_AFTER_RESTART, Duration::from_secs(30), "load after the restart")
         .await;
     let outcomes = load.stop().await;

@@ -390,6 +390,31 @@ async fn an_idempotency_key_publishes_once_within_its_window() {
     assert_eq!(cap.next().await.channel, "socket.io#/#u:1#");
 }
 
+/// A keyed XADD and its record are one script: the repeat answers the
+/// first call's entry id, and the stream holds one entry.
+#[tokio::test]
+async fn a_keyed_stream_entry_is_added_once_and_its_id_repeated() {
+    let (redis, _gw, _cap, mut c) =
+        setup("[[targets]]\nname = \"default\"\ndialect = \"socketio-streams\"\nstream_name = \"idem-stream\"\n").await;
+    let req = pb::EmitRequest {
+        idempotency_key: "entry-1".into(),
+        ..emit(&["a"], "e")
+    };
+    let first = c.emit(req.clone()).await.unwrap().into_inner();
+    let again = c.emit(req).await.unwrap().into_inner();
+    assert!(!first.duplicate && again.duplicate);
+    assert!(!first.stream_id.is_empty(), "{first:?}");
+    assert_eq!(again.stream_id, first.stream_id);
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let len: u64 = redis::cmd("XLEN")
+        .arg("idem-stream")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(len, 1);
+}
+
 #[tokio::test]
 async fn idempotency_keys_are_scoped_per_api_key() {
     let (_redis, _gw, mut cap, mut c) = setup(&keys_toml()).await;
