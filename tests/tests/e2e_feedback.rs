@@ -639,8 +639,7 @@ async fn dialects_without_an_operation_refuse_it_before_publishing() {
     capture.expect_nothing_before_marker(&url).await;
 
     // socket.io 2 answers AllRooms; with no server it is complete at once.
-    // (On another Redis: the capture's pattern subscription would count as
-    // a receiver of the request.)
+    // (On another Redis, so that the capture above sees nothing of it.)
     let other = RedisServer::start().await;
     let v2 = Gateway::start(Gateway::config(
         &other.url(),
