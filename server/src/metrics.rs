@@ -122,6 +122,8 @@ pub struct Metrics {
     /// Answers dropped (unknown or finished request, undecodable, wrong
     /// shape), by target and reason.
     pub feedback_dropped: Family<AnswerLabels, Counter>,
+    /// Requests waiting for answers (registered, not yet finished).
+    pub feedback_pending: Gauge,
 }
 
 impl Metrics {
@@ -142,6 +144,7 @@ impl Metrics {
             feedback_requests: Family::default(),
             feedback_answer_latency: Family::new_with_constructor(latency),
             feedback_dropped: Family::default(),
+            feedback_pending: Gauge::default(),
         };
         if let Ok(mut r) = m.registry.lock() {
             r.register(
@@ -213,6 +216,11 @@ impl Metrics {
                 "emitgate_feedback_dropped_answers",
                 "answers dropped: unknown or finished request, undecodable, or of the wrong shape",
                 m.feedback_dropped.clone(),
+            );
+            r.register(
+                "emitgate_feedback_pending",
+                "requests waiting for answers; a finished, timed-out or cancelled one is removed",
+                m.feedback_pending.clone(),
             );
         }
         m

@@ -272,6 +272,11 @@ impl Target {
                 if e.code() == Some("READONLY") {
                     // The server is a replica now: no connection stays on it.
                     backend.discard_all();
+                } else if e.is_connection_dropped() || e.is_io_error() {
+                    // The server went away (a restart): every shared
+                    // connection to it is dead, not only this one, and each
+                    // would fail one more call before being replaced.
+                    backend.discard_all();
                 } else {
                     backend.discard(slot);
                 }

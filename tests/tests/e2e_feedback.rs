@@ -3,8 +3,8 @@
 //! 4 servers with the classic, sharded (static and dynamic) and streams
 //! adapters, on a standalone Redis and on a Redis Cluster, with real
 //! socket.io-client clients that ack with values, binary and nested binary,
-//! one that never acks, socket.data set by the server, and server-side
-//! handlers that reply or do not. The dialects that lack operations answer
+//! one that never acks, socket.data set by the server, server-side
+//! handlers that reply or do not, and a server killed mid-request. The dialects that lack operations answer
 //! UNIMPLEMENTED before publishing anything.
 
 #![allow(clippy::unwrap_used, reason = "a panic is how a test reports failure")]
@@ -16,6 +16,7 @@ use emitgate_e2e::{
     Capture, Gateway, RedisServer, SioClient, Stack,
     dialects::{RedisCluster, StackOptions},
     value,
+    wait::wait_until,
 };
 use serde_json::{Value, json};
 use tonic::{Code, transport::Channel};
@@ -227,6 +228,9 @@ async fn run(s: &mut Setup) {
     server_side_emit_with_ack(s).await;
     s.reset().await;
     garbage_does_not_disturb_a_request(s).await;
+    s.reset().await;
+    // Last: it leaves one server dead.
+    a_server_killed_mid_request(s).await;
     let (_, errors) = s.stack.call(reqwest::Method::GET, "/errors", None).await;
     let errors: Vec<&Value> = errors["errors"]
         .as_array()
@@ -451,6 +455,65 @@ async fn garbage_does_not_disturb_a_request(s: &mut Setup) {
     assert_eq!(again.sockets.len(), 2);
 }
 
+/// Server 1 dies when the request reaches it: Redis counted it, it never
+/// answers. The call ends at its timeout with server 0's answers, and the
+/// next one counts the live server only.
+async fn a_server_killed_mid_request(s: &mut Setup) {
+    let _a = s.client(0, &["k"], json!({"ack": {"reply": "from-0"}})).await;
+    let _b = s.client(1, &["k"], json!({"ack": {"reply": "from-1"}})).await;
+    let (st, v) = s
+        .stack
+        .call(
+            reqwest::Method::POST,
+            "/servers/1/kill",
+            Some(json!({"when": "request"})),
+        )
+        .await;
+    assert_eq!((st, v["state"].as_str()), (200, Some("armed")), "{v}");
+    let timeout = Duration::from_millis(1500);
+    let started = Instant::now();
+    let r = s.emit_with_ack(&["k"], 1500).await;
+    let elapsed = started.elapsed();
+    assert!(!r.complete, "{}: {r:?}", s.key);
+    assert_eq!(
+        (r.sockets, r.servers, r.servers_expected),
+        (1, 1, 2),
+        "{}: {r:?}",
+        s.key
+    );
+    assert_eq!(r.acks.iter().map(as_json).collect::<Vec<_>>(), [json!("from-0")]);
+    assert!(
+        elapsed >= timeout && elapsed < timeout + Duration::from_secs(1),
+        "{}: answered after {elapsed:?}, not at its timeout",
+        s.key
+    );
+    // It was this request that killed it.
+    let (st, v) = s
+        .stack
+        .call(reqwest::Method::GET, "/servers/1/killed?timeout_ms=0", None)
+        .await;
+    assert_eq!((st, v["state"].as_str()), (200, Some("dead")), "{v}");
+
+    // Once Redis dropped the dead server's subscriptions, calls are
+    // complete again without it.
+    let mut c = s.c.clone();
+    wait_until(
+        "the dead server's subscriptions are gone",
+        Duration::from_secs(10),
+        async || {
+            let n = c
+                .server_count(pb::ServerCountRequest::default())
+                .await
+                .map(|r| r.into_inner().servers);
+            if matches!(n, Ok(1)) { Ok(()) } else { Err(n) }
+        },
+    )
+    .await;
+    let r = s.emit_with_ack(&["k"], 5000).await;
+    assert!(r.complete, "{}: {r:?}", s.key);
+    assert_eq!((r.sockets, r.servers, r.servers_expected), (1, 1, 1), "{}", s.key);
+}
+
 #[tokio::test]
 async fn classic_adapter_on_standalone_redis() {
     let redis = RedisServer::start().await;
@@ -576,8 +639,7 @@ async fn dialects_without_an_operation_refuse_it_before_publishing() {
     capture.expect_nothing_before_marker(&url).await;
 
     // socket.io 2 answers AllRooms; with no server it is complete at once.
-    // (On another Redis: the capture's pattern subscription would count as
-    // a receiver of the request.)
+    // (On another Redis, so that the capture above sees nothing of it.)
     let other = RedisServer::start().await;
     let v2 = Gateway::start(Gateway::config(
         &other.url(),

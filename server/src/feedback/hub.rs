@@ -103,6 +103,7 @@ impl Pending {
             }
         };
         map.insert(id.clone(), tx);
+        metrics::global().feedback_pending.inc();
         Ok(Waiter {
             id,
             rx,
@@ -174,7 +175,9 @@ impl Waiter {
 
 impl Drop for Waiter {
     fn drop(&mut self) {
-        self.pending.lock().remove(&self.id);
+        if self.pending.lock().remove(&self.id).is_some() {
+            metrics::global().feedback_pending.dec();
+        }
         self.pending.buffered.fetch_sub(self.held, Ordering::Relaxed);
     }
 }

@@ -9,8 +9,10 @@
 //! caller's deadline. The wire formats live in [`crate::codec::feedback`];
 //! how answers are counted is explained in docs/feedback.md.
 //!
-//! Expected answers: on a standalone Redis, the reply of the PUBLISH /
-//! SPUBLISH itself (exactly the subscribers that received this request);
+//! Expected answers: on a standalone Redis, `PUBSUB NUMSUB` (or
+//! `SHARDNUMSUB`) of the request channel in one MULTI/EXEC with the
+//! PUBLISH / SPUBLISH (exactly the channel's subscribers that received this
+//! request, without the pattern subscribers a PUBLISH reply also counts);
 //! on a Redis Cluster, whose PUBLISH reply counts one node only, the sum of
 //! `PUBSUB NUMSUB` / `SHARDNUMSUB` over every node, read just before
 //! publishing. Completion is `>=`, so a server that joins mid-request
@@ -31,13 +33,13 @@ use serde::Deserialize;
 use crate::{
     auth::ApiKey,
     codec::{
-        Event, Flags, MAX_SAFE_INTEGER, Selector,
+        Command, Event, Flags, MAX_SAFE_INTEGER, Message, Selector,
         feedback::{Answer, Channel, Op, Request, get},
     },
     config::{Config, ConfigError, DEFAULT_TARGET, Limits},
     error::{Error, Violation, Violations},
     metrics, pb,
-    target::Target,
+    target::{Route, Target},
     validate::{Checker, Prefix},
 };
 
@@ -377,11 +379,14 @@ impl Feedback {
             g.expected = subscribers(p.target, &counted).await?;
         }
         let published = Instant::now();
-        let reply = tokio::time::timeout_at(deadline.into(), p.target.send(&message))
-            .await
-            .unwrap_or(Err(Error::DeadlineExceededWhilePublishing))?;
         if !p.cluster && g.counts_servers {
-            g.expected = reply.receivers;
+            g.expected = tokio::time::timeout_at(deadline.into(), publish_counted(p.target, &counted, &message))
+                .await
+                .unwrap_or(Err(Error::DeadlineExceededWhilePublishing))?;
+        } else {
+            tokio::time::timeout_at(deadline.into(), p.target.send(&message))
+                .await
+                .unwrap_or(Err(Error::DeadlineExceededWhilePublishing))?;
         }
         let m = metrics::global();
         let answered = metrics::AnswerLabels {
@@ -600,19 +605,68 @@ fn codec_error(e: crate::codec::CodecError, unsupported: &dyn Fn(String) -> Erro
     }
 }
 
-/// How many subscribers `channel` has (`PUBSUB NUMSUB` / `SHARDNUMSUB`;
-/// summed over every node of a Redis Cluster).
-async fn subscribers(target: &Target, channel: &Channel) -> Result<u64, Error> {
+fn numsub(channel: &Channel) -> redis::Cmd {
     let mut cmd = redis::cmd("PUBSUB");
     cmd.arg(if channel.sharded { "SHARDNUMSUB" } else { "NUMSUB" })
         .arg(&channel.name);
-    let value: redis::Value = target.query(&cmd).await?;
-    let n = match value {
+    cmd
+}
+
+/// The count in a `PUBSUB NUMSUB` / `SHARDNUMSUB` reply for one channel.
+fn numsub_count(value: &redis::Value) -> Option<u64> {
+    match value {
         redis::Value::Array(items) => items.get(1).and_then(int),
         redis::Value::Map(entries) => entries.first().and_then(|(_, v)| int(v)),
         _ => None,
+    }
+}
+
+/// How many subscribers `channel` has (`PUBSUB NUMSUB` / `SHARDNUMSUB`;
+/// summed over every node of a Redis Cluster).
+async fn subscribers(target: &Target, channel: &Channel) -> Result<u64, Error> {
+    let value: redis::Value = target.query(&numsub(channel)).await?;
+    Ok(numsub_count(&value).unwrap_or(0))
+}
+
+/// Publishes a request on a standalone Redis and returns the subscribers
+/// of the counted channel at that instant: `PUBSUB NUMSUB` and the PUBLISH
+/// in one MULTI/EXEC, so nothing joins or leaves in between, in the same
+/// single round trip as a bare PUBLISH. The PUBLISH reply itself is not
+/// used: it also counts pattern subscribers (`PSUBSCRIBE *`, a monitoring
+/// tool), which receive the request but never answer it.
+async fn publish_counted(target: &Target, counted: &Channel, message: &Message) -> Result<u64, Error> {
+    let unavailable = |reason: String| Error::Unavailable {
+        target: target.name.clone(),
+        reason: format!("request publish: {reason}"),
     };
-    Ok(n.unwrap_or(0))
+    let [command] = message.commands() else {
+        return Err(unavailable("a request is one command".into()));
+    };
+    let (verb, channel, payload) = match command {
+        Command::Publish { channel, payload } => ("PUBLISH", channel, payload),
+        Command::SPublish { channel, payload } => ("SPUBLISH", channel, payload),
+        _ => return Err(unavailable("a request is a PUBLISH or SPUBLISH".into())),
+    };
+    let mut publish = redis::cmd(verb);
+    publish.arg(channel).arg(payload);
+    let route = Route::Key(channel);
+    let values = target
+        .pipeline(vec![
+            (route, redis::cmd("MULTI")),
+            (route, numsub(counted)),
+            (route, publish),
+            (route, redis::cmd("EXEC")),
+        ])
+        .await?;
+    match values.last() {
+        Some(redis::Value::Array(replies)) => match replies.as_slice() {
+            [count, redis::Value::Int(_)] => {
+                numsub_count(count).ok_or_else(|| unavailable(format!("unexpected PUBSUB reply {count:?}")))
+            }
+            other => Err(unavailable(format!("unexpected EXEC reply {other:?}"))),
+        },
+        other => Err(unavailable(format!("unexpected EXEC reply {other:?}"))),
+    }
 }
 
 fn int(v: &redis::Value) -> Option<u64> {

@@ -31,6 +31,9 @@ const RECOVERY = { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: tru
 
 // Namespace events that Socket.IO itself uses; a server-side listener on them
 // would see sockets, not serverSideEmit arguments.
+// The uid the gateway puts in the ClusterMessages it publishes.
+const GATEWAY_UID = 'emitter';
+
 const RESERVED_SERVER_EVENTS = new Set(['connect', 'connection', 'new_namespace']);
 
 function normalizeNamespace(value) {
@@ -90,6 +93,13 @@ class Cluster {
     log(`ERROR (${kind}${where ? ` ${where}` : ''}): ${stack}`);
   }
 
+  // A killed server's clients report their own end: not an error.
+  recordRedisError(index, role, err) {
+    const server = this.servers[index];
+    if (server && server.state === 'dead') return;
+    this.recordError('redis', err, { server: index, client: role });
+  }
+
   // ---- servers ----------------------------------------------------------
 
   async start() {
@@ -106,7 +116,7 @@ class Cluster {
     const client = this.redisCluster
       ? createCluster({ rootNodes: this.redisUrl.split(',').map((url) => ({ url: url.trim() })) })
       : createClient({ url: this.redisUrl });
-    client.on('error', (err) => this.recordError('redis', err, { server: index, client: role }));
+    client.on('error', (err) => this.recordRedisError(index, role, err));
     return client;
   }
 
@@ -126,12 +136,26 @@ class Cluster {
     const streams = this.adapterKind === 'streams';
     const io = new Server(httpServer, { serveClient: false, ...(streams ? { connectionStateRecovery: RECOVERY } : {}) });
     const pub = this.redisClientFor(index, 'pub');
+    // Every Redis client of this server, the adapters' own duplicates
+    // included, so that killServer() can cut them all.
+    const redisClients = new Set([pub]);
+    const duplicate = pub.duplicate;
+    pub.duplicate = function tracked(...args) {
+      const copy = duplicate.apply(this, args);
+      redisClients.add(copy);
+      return copy;
+    };
     // The streams adapter makes its own reading clients from pub.
     const sub = streams ? null : pub.duplicate();
-    if (sub) sub.on('error', (err) => this.recordError('redis', err, { server: index, client: 'sub' }));
+    if (sub) sub.on('error', (err) => this.recordRedisError(index, 'sub', err));
     await Promise.all([pub.connect(), sub && sub.connect()]);
     const pendingSubscriptions = sub ? this.trackSubscriptions(index, sub) : new Set();
     io.adapter(this.guardedAdapter(index, this.adapterFactory(pub, sub)));
+    const connections = new Set();
+    httpServer.on('connection', (conn) => {
+      connections.add(conn);
+      conn.on('close', () => connections.delete(conn));
+    });
     await new Promise((resolve, reject) => {
       httpServer.once('error', reject);
       httpServer.listen(0, '127.0.0.1', () => {
@@ -139,7 +163,87 @@ class Cluster {
         resolve();
       });
     });
-    return { index, io, httpServer, pub, sub, pendingSubscriptions, port: httpServer.address().port };
+    const killed = new EventEmitter();
+    killed.setMaxListeners(0);
+    return {
+      index,
+      io,
+      httpServer,
+      pub,
+      sub,
+      pendingSubscriptions,
+      port: httpServer.address().port,
+      redisClients,
+      connections,
+      // Kill switch: 'alive', 'armed' (dies on the next gateway request) or 'dead'.
+      state: 'alive',
+      killed,
+    };
+  }
+
+  // ---- killing a server ---------------------------------------------------
+
+  // Kills server `index` as a SIGKILL of its process would: its Redis and
+  // client TCP connections are destroyed without a word (no UNSUBSCRIBE, no
+  // QUIT, no disconnect packet) and it handles nothing more. With
+  // `when: "request"` the server is armed instead and dies when the next
+  // request of the gateway reaches its adapter, before handling it: it was
+  // counted by Redis as a receiver of that request and never answers.
+  kill(body) {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object');
+    const when = body.when === undefined ? 'now' : body.when;
+    if (when !== 'now' && when !== 'request') throw new HttpError(400, 'when must be "now" or "request"');
+    const server = this.serverAt(body.server);
+    if (server.state === 'dead') throw new HttpError(409, `server ${server.index} is already dead`);
+    if (when === 'now') this.killServer(server);
+    else server.state = 'armed';
+    return { server: server.index, state: server.state };
+  }
+
+  async waitKilled(index, { timeoutMs, signal }) {
+    const server = this.serverAt(index);
+    // Answers once the connections are cut, not merely once it stopped handling.
+    const ok = await waitUntil(server.killed, () => server.cut, timeoutMs, signal);
+    return { ok, body: { server: server.index, state: server.state } };
+  }
+
+  killServer(server) {
+    server.state = 'dead';
+    // A dead process runs nothing: from now on every command of its Redis
+    // clients never settles (so the adapters' loops and session writes stop
+    // quietly instead of failing), and its adapters drop what still arrives.
+    const never = () => new Promise(() => {});
+    const cuts = [];
+    for (const client of server.redisClients) {
+      cuts.push(client.disconnect.bind(client));
+      // Every method of the client and its classes (commands, their
+      // aliases, pub/sub, disconnect, quit), but not EventEmitter's.
+      for (let proto = client; proto && proto !== EventEmitter.prototype; proto = Object.getPrototypeOf(proto)) {
+        for (const name of Object.getOwnPropertyNames(proto)) {
+          const d = Object.getOwnPropertyDescriptor(proto, name);
+          if (name !== 'constructor' && d && typeof d.value === 'function') client[name] = never;
+        }
+      }
+    }
+    // Cut the connections on the next turn: this may run inside a Redis
+    // client's reply callback, which must finish its chunk first.
+    setImmediate(() => {
+      for (const disconnect of cuts) Promise.resolve(disconnect()).catch(() => {});
+      for (const conn of server.connections) conn.destroy();
+      server.httpServer.close();
+      server.cut = true;
+      log(`server ${server.index} killed`);
+      server.killed.emit('change');
+    });
+  }
+
+  // Whether the adapter of server `index` should drop `message`: always once
+  // the server is dead; an armed server dies on the gateway's next request.
+  dropsMessage(index, isGatewayRequest) {
+    const server = this.servers[index];
+    if (!server || server.state === 'alive') return false;
+    if (server.state === 'armed' && isGatewayRequest()) this.killServer(server);
+    return server.state === 'dead';
   }
 
   // The adapters subscribe without waiting for Redis to confirm (the sharded
@@ -248,6 +352,22 @@ class Cluster {
           }
         };
       };
+      // The kill switch (see kill()): a dead server's adapter handles nothing.
+      const killSwitch = (method, isGatewayRequest) => {
+        const original = adapter[method];
+        adapter[method] = function switched(...args) {
+          if (cluster.dropsMessage(index, () => isGatewayRequest(...args))) return undefined;
+          return original.apply(this, args);
+        };
+      };
+      if (kind === 'classic') {
+        killSwitch('onmessage', () => false);
+        killSwitch('onrequest', (channel) => String(channel) === adapter.requestChannel);
+      } else {
+        // Decoded ClusterMessages, from pub/sub and from the stream; the
+        // gateway's carry its uid.
+        killSwitch('onMessage', (message) => Boolean(message) && message.uid === GATEWAY_UID);
+      }
       if (kind === 'sharded') {
         // onRawMessage(rawMessage, channel): JSON when it starts with "{", else MessagePack.
         guard('onRawMessage', 1, 0, (raw) => (raw[0] === 0x7b ? JSON.parse(raw.toString()) : notepack.decode(raw)));
@@ -286,7 +406,8 @@ class Cluster {
       const nsp = server.io.of(name);
       nsp.on('connection', (socket) => this.onConnection(server.index, name, socket));
     }
-    await Promise.all(this.servers.map((server) => this.syncSubscriptions(server)));
+    const live = this.servers.filter((server) => server.state !== 'dead');
+    await Promise.all(live.map((server) => this.syncSubscriptions(server)));
   }
 
   // The adapter subscribes without waiting for Redis to confirm. The sub
@@ -596,6 +717,7 @@ class Cluster {
     this.clients.clear();
     await Promise.all(
       this.servers.map(async (server) => {
+        if (server.state === 'dead') return;
         await withTimeout(server.io.close(), 2000, 'io.close timed out').catch(() => {});
         await Promise.all(
           [server.pub, server.sub].filter(Boolean).map((client) =>

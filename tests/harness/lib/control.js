@@ -106,6 +106,24 @@ function routes(cluster, info) {
     ],
     ['DELETE', /^\/clients\/([^/]+)$/, (m) => cluster.deleteClient(decodeURIComponent(m[1]))],
     ['POST', /^\/reset$/, () => cluster.reset()],
+    [
+      'POST',
+      /^\/servers\/(\d+)\/kill$/,
+      async (m, req) => {
+        if (!cluster.kill) throw new HttpError(404, 'this stack cannot kill a server');
+        const body = await readJson(req);
+        return cluster.kill({ ...(body && typeof body === 'object' && !Array.isArray(body) ? body : {}), server: Number(m[1]) });
+      },
+    ],
+    [
+      'GET',
+      /^\/servers\/(\d+)\/killed$/,
+      async (m, req, url, signal) => {
+        if (!cluster.waitKilled) throw new HttpError(404, 'this stack cannot kill a server');
+        const { ok, body } = await cluster.waitKilled(Number(m[1]), { timeoutMs: timeoutParam(url.searchParams), signal });
+        return { status: ok ? 200 : 408, body };
+      },
+    ],
     ['POST', /^\/listen$/, async (m, req) => cluster.listen(await readJson(req))],
     [
       'GET',
