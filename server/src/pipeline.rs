@@ -231,11 +231,7 @@ async fn send(gw: &Gateway, adm: &Admission, items: &mut [Item<'_>]) -> Option<E
                     .unwrap_or(Err(Error::DeadlineExceededWhilePublishing)),
                 None => target.send_all_recorded(&messages, window).await,
             };
-            let replies: Result<Vec<Reply>, &Error> = match &sent {
-                Ok(r) => Ok(r.iter().map(|(reply, _)| reply.clone()).collect()),
-                Err(e) => Err(e),
-            };
-            observe_send(target, started, replies.as_deref().map_err(|e| *e));
+            observe_send(target, started, sent.as_deref());
             sent
         }
     });
@@ -365,13 +361,15 @@ fn reject_if_any_invalid(items: &[Item<'_>], max_violations: usize) -> Result<()
 
 /// Records a Redis round trip: latency, errors, and per message the
 /// published event and its receivers.
-fn observe_send(target: &Target, started: Instant, result: Result<&[Reply], &Error>) {
+/// `result` holds each message's reply (and whether its idempotency record
+/// was stored with it).
+fn observe_send(target: &Target, started: Instant, result: Result<&[(Reply, bool)], &Error>) {
     let m = &target.metrics;
     m.redis_latency.observe(started.elapsed().as_secs_f64());
     match result {
         Ok(replies) => {
             m.events_published.inc_by(replies.len() as u64);
-            for r in replies {
+            for (r, _) in replies {
                 #[allow(clippy::cast_precision_loss)]
                 m.publish_receivers.observe(r.receivers as f64);
             }
