@@ -262,7 +262,8 @@ pub enum Dialect {
 }
 
 /// Request limits. Each one protects the Socket.IO servers or the gateway;
-/// a request over a limit is INVALID_ARGUMENT naming the limit and its value.
+/// a request over a limit is INVALID_ARGUMENT naming the limit and its value
+/// (RESOURCE_EXHAUSTED for the gateway-wide `max_in_flight`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Longest event name in bytes.
@@ -284,33 +285,62 @@ pub struct Limits {
     /// Most field violations listed in one error (not a request limit: it
     /// bounds the answer to a bad request).
     pub max_violations: usize,
+    /// Most calls in flight at once, gateway-wide.
+    pub max_in_flight: usize,
+}
+
+impl Limits {
+    /// The built-in limits: the one place their defaults are declared (the
+    /// flags' `[default: …]` help is checked against it by a test).
+    pub const DEFAULT: Limits = Limits {
+        // Event and room names are identifiers, not payloads.
+        max_event_bytes: 256,
+        max_room_bytes: 256,
+        max_namespace_bytes: 256,
+        // Enough for fan-out to a page of users, small enough that the
+        // servers' per-packet room set stays cheap.
+        max_rooms: 1000,
+        max_args: 64,
+        // Socket.IO's own default `maxHttpBufferSize` is 1 MB: a bigger
+        // packet would be refused by the clients' transport anyway.
+        max_packet_bytes: 1 << 20,
+        // One BatchEmit is one Redis pipeline; 1000 items keeps a
+        // pipeline's memory and latency bounded.
+        max_batch_items: 1000,
+        // Room for a full batch of near-limit items.
+        max_message_bytes: 16 << 20,
+        // Enough to fix a request in one round; the error details then
+        // stay a few kB, far under the 8 KiB trailers some clients take.
+        max_violations: 20,
+        // Far above the concurrency that keeps one gateway busy, low
+        // enough that a stalled Redis cannot pile up unbounded memory of
+        // waiting calls.
+        max_in_flight: 4096,
+    };
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            // Event and room names are identifiers, not payloads.
-            max_event_bytes: 256,
-            max_room_bytes: 256,
-            max_namespace_bytes: 256,
-            // Enough for fan-out to a page of users, small enough that the
-            // servers' per-packet room set stays cheap.
-            max_rooms: 1000,
-            max_args: 64,
-            // Socket.IO's own default `maxHttpBufferSize` is 1 MB: a bigger
-            // packet would be refused by the clients' transport anyway.
-            max_packet_bytes: 1 << 20,
-            // One BatchEmit is one Redis pipeline; 1000 items keeps a
-            // pipeline's memory and latency bounded.
-            max_batch_items: 1000,
-            // Room for a full batch of near-limit items.
-            max_message_bytes: 16 << 20,
-            // Enough to fix a request in one round; the error details then
-            // stay a few kB, far under the 8 KiB trailers some clients take.
-            max_violations: 20,
-        }
+        Self::DEFAULT
     }
 }
+
+/// Default Redis command timeout in milliseconds: a healthy Redis answers
+/// in well under a millisecond, so two seconds means it is gone (or a
+/// failover is under way) and the caller should hear UNAVAILABLE.
+pub const DEFAULT_REDIS_TIMEOUT_MS: u64 = 2000;
+/// Default Redis connections per target: enough to keep Redis's one thread
+/// busy from pipelined writes, few enough not to crowd its `maxclients`.
+pub const DEFAULT_REDIS_POOL_SIZE: usize = 8;
+/// Default health-check period in milliseconds: readiness follows a Redis
+/// outage within about a second at one PING per second per target.
+pub const DEFAULT_HEALTH_INTERVAL_MS: u64 = 1000;
+/// Default idempotency window in milliseconds: five minutes covers a
+/// caller's retries with backoff, and bounds the keys Redis keeps.
+pub const DEFAULT_IDEMPOTENCY_WINDOW_MS: u64 = 300_000;
+/// Default drain time at shutdown in milliseconds: under the 30 s grace
+/// period Kubernetes gives a pod, with room for the process to exit.
+pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 10_000;
 
 /// One named Socket.IO cluster to publish to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -568,8 +598,6 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Admin HTTP listener (None: off).
     pub admin_listen: Option<SocketAddr>,
-    /// Most calls in flight.
-    pub max_in_flight: usize,
     /// How long idempotency keys are remembered.
     pub idempotency_window: Duration,
     /// How long in-flight calls may take to finish at shutdown.
@@ -748,7 +776,7 @@ impl Config {
             )
         })?;
 
-        let d = Limits::default();
+        let d = Limits::DEFAULT;
         let fl = file.limits;
         let limits = Limits {
             max_event_bytes: positive(
@@ -788,6 +816,7 @@ impl Config {
                 cli.max_violations.or(fl.max_violations),
                 d.max_violations,
             )?,
+            max_in_flight: positive("max_in_flight", cli.max_in_flight.or(fl.max_in_flight), d.max_in_flight)?,
         };
 
         let mut targets = BTreeMap::new();
@@ -898,16 +927,15 @@ impl Config {
             insecure_no_auth,
             tls,
             admin_listen,
-            max_in_flight: positive("max_in_flight", cli.max_in_flight.or(fl.max_in_flight), 4096)?,
             idempotency_window: Duration::from_millis(positive_u64(
                 "idempotency_window_ms",
                 cli.idempotency_window_ms.or(file.idempotency_window_ms),
-                300_000,
+                DEFAULT_IDEMPOTENCY_WINDOW_MS,
             )?),
             drain_timeout: Duration::from_millis(positive_u64(
                 "drain_timeout_ms",
                 cli.drain_timeout_ms.or(file.drain_timeout_ms),
-                10_000,
+                DEFAULT_DRAIN_TIMEOUT_MS,
             )?),
             path: None,
             feedback: crate::feedback::Settings::resolve(&cli.feedback, &file.feedback)?,
@@ -917,13 +945,17 @@ impl Config {
             redis_timeout: Duration::from_millis(positive_u64(
                 "redis_timeout_ms",
                 cli.redis_timeout_ms.or(fr.timeout_ms),
-                2000,
+                DEFAULT_REDIS_TIMEOUT_MS,
             )?),
-            redis_pool_size: positive("redis_pool_size", cli.redis_pool_size.or(fr.pool_size), 8)?,
+            redis_pool_size: positive(
+                "redis_pool_size",
+                cli.redis_pool_size.or(fr.pool_size),
+                DEFAULT_REDIS_POOL_SIZE,
+            )?,
             health_interval: Duration::from_millis(positive_u64(
                 "health_interval_ms",
                 cli.health_interval_ms.or(fr.health_interval_ms),
-                1000,
+                DEFAULT_HEALTH_INTERVAL_MS,
             )?),
             log_format: cli.log_format.or(file.log_format).unwrap_or_default(),
         })
@@ -1111,6 +1143,110 @@ mod tests {
         assert_eq!(c.redis_timeout, Duration::from_secs(2));
     }
 
+    /// Every flag's `[default: …]` help is what the config resolves to when
+    /// nothing is set: the defaults are declared once (the `DEFAULT_*`
+    /// constants, `Limits::DEFAULT`, the dialects' constants) and the help
+    /// text, the file and the flags cannot drift from them.
+    #[test]
+    fn the_documented_defaults_are_the_resolved_defaults() {
+        use clap::CommandFactory as _;
+
+        let c = Config::from_toml("").unwrap();
+        let t = &c.targets[DEFAULT_TARGET];
+        let options = |dialect| DialectOptions::resolve(dialect, &DialectSettings::default(), FLAGS).unwrap();
+        let (
+            DialectOptions::PythonSocketIo { channel, data_shape },
+            DialectOptions::SocketIoStreams {
+                stream_name,
+                stream_count,
+                maxlen,
+            },
+        ) = (options(Dialect::PythonSocketIo), options(Dialect::SocketIoStreams))
+        else {
+            unreachable!("each dialect resolves to its own options")
+        };
+        let DialectOptions::SocketIoSharded { subscription_mode } = options(Dialect::SocketIoSharded) else {
+            unreachable!("each dialect resolves to its own options")
+        };
+        let DialectOptions::SocketIo { parser } = options(Dialect::SocketIo) else {
+            unreachable!("each dialect resolves to its own options")
+        };
+        let ms = |d: Duration| d.as_millis().to_string();
+        let (l, f) = (&c.limits, &c.feedback);
+        // How each documented default is checked: the resolved value
+        // printed, or the documented word parsed as the flag parses it.
+        type Check<'a> = Box<dyn Fn(&str) -> bool + 'a>;
+        let is = |v: String| move |text: &str| text == v;
+        let checks: Vec<(&str, Check)> = vec![
+            ("listen", Box::new(is(c.listen.to_string()))),
+            ("redis_url", Box::new(is(t.redis_url.clone()))),
+            ("key", Box::new(is(t.key.clone()))),
+            ("dialect", Box::new(move |v| from_name::<Dialect>(v) == Ok(t.dialect()))),
+            ("parser", Box::new(move |v| from_name::<Parser>(v) == Ok(parser))),
+            ("channel", Box::new(is(channel))),
+            ("data_shape", Box::new(move |v| from_name(v) == Ok(data_shape))),
+            (
+                "subscription_mode",
+                Box::new(move |v| from_name(v) == Ok(subscription_mode)),
+            ),
+            ("stream_name", Box::new(is(stream_name))),
+            ("stream_count", Box::new(is(stream_count.to_string()))),
+            ("maxlen", Box::new(is(maxlen.to_string()))),
+            ("redis_timeout_ms", Box::new(is(ms(c.redis_timeout)))),
+            ("redis_pool_size", Box::new(is(c.redis_pool_size.to_string()))),
+            ("health_interval_ms", Box::new(is(ms(c.health_interval)))),
+            ("max_event_bytes", Box::new(is(l.max_event_bytes.to_string()))),
+            ("max_room_bytes", Box::new(is(l.max_room_bytes.to_string()))),
+            ("max_namespace_bytes", Box::new(is(l.max_namespace_bytes.to_string()))),
+            ("max_rooms", Box::new(is(l.max_rooms.to_string()))),
+            ("max_args", Box::new(is(l.max_args.to_string()))),
+            ("max_packet_bytes", Box::new(is(l.max_packet_bytes.to_string()))),
+            ("max_batch_items", Box::new(is(l.max_batch_items.to_string()))),
+            ("max_message_bytes", Box::new(is(l.max_message_bytes.to_string()))),
+            ("max_violations", Box::new(is(l.max_violations.to_string()))),
+            ("max_in_flight", Box::new(is(l.max_in_flight.to_string()))),
+            (
+                "admin_listen",
+                Box::new(is(c.admin_listen.map(|a| a.to_string()).unwrap_or_default())),
+            ),
+            ("idempotency_window_ms", Box::new(is(ms(c.idempotency_window)))),
+            ("drain_timeout_ms", Box::new(is(ms(c.drain_timeout)))),
+            (
+                "log_format",
+                Box::new(move |v| <LogFormat as clap::ValueEnum>::from_str(v, true) == Ok(c.log_format)),
+            ),
+            ("feedback_max_timeout_ms", Box::new(is(f.max_timeout_ms.to_string()))),
+            ("feedback_max_pending", Box::new(is(f.max_pending.to_string()))),
+            ("feedback_max_reply_bytes", Box::new(is(f.max_reply_bytes.to_string()))),
+            ("feedback_max_sockets", Box::new(is(f.max_sockets.to_string()))),
+        ];
+        let checks: BTreeMap<&str, _> = checks.into_iter().collect();
+        let command = Cli::command();
+        let mut documented = Vec::new();
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            let Some(default) = help
+                .split_once("[default: ")
+                .and_then(|(_, rest)| rest.split_once(']'))
+                .map(|(v, _)| v)
+            else {
+                continue;
+            };
+            let check = checks
+                .get(id)
+                .unwrap_or_else(|| panic!("--{id} documents a default; add it to this test"));
+            assert!(
+                check(default),
+                "--{id}: help says [default: {default}], the config resolves otherwise"
+            );
+            documented.push(id);
+        }
+        for id in checks.keys() {
+            assert!(documented.contains(id), "--{id}: no [default: …] in its help");
+        }
+    }
+
     #[test]
     fn file_targets_and_limits() {
         let c = Config::from_toml(
@@ -1195,7 +1331,7 @@ mod tests {
         let c = Config::from_toml(include_str!("../../config/emitgate.example.toml")).unwrap();
         assert_eq!(c.targets.len(), 2);
         assert_eq!(c.keys.len(), 2);
-        assert_eq!(c.max_in_flight, 4096);
+        assert_eq!(c.limits.max_in_flight, 4096);
         assert_eq!(c.limits, Limits::default());
         assert_eq!(c.redis_pool_size, 8);
     }

@@ -127,19 +127,23 @@ fn grpc_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
 
 impl Gateway {
     /// Builds the service and every target's Redis client.
-    pub fn new(config: &Config) -> Result<Self, String> {
+    pub fn new(config: &Config) -> Result<Self, crate::StartError> {
         let mut targets = Targets::new();
         for (name, t) in &config.targets {
-            let target = Target::new(t, config).map_err(|e| format!("target {name:?}: {e}"))?;
+            let target = Target::new(t, config).map_err(|message| crate::StartError::Target {
+                target: name.clone(),
+                message,
+            })?;
             targets.insert(name.clone(), Arc::new(target));
         }
-        let keys = KeyStore::new(&config.keys).map_err(|(setting, message)| format!("{setting}: {message}"))?;
+        let keys =
+            KeyStore::new(&config.keys).map_err(|(setting, message)| crate::StartError::Keys { setting, message })?;
         Ok(Self {
             targets: Arc::new(targets),
             limits: Arc::new(config.limits.clone()),
             keys: Arc::new(RwLock::new(Arc::new(keys))),
-            in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
-            max_in_flight: config.max_in_flight,
+            in_flight: Arc::new(Semaphore::new(config.limits.max_in_flight)),
+            max_in_flight: config.limits.max_in_flight,
             draining: Arc::new(AtomicBool::new(false)),
             idempotency_window: config.idempotency_window,
             failed: Arc::new(FailedCalls::default()),

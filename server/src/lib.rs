@@ -5,9 +5,11 @@
 //! a bound listener until a shutdown future resolves, so tests drive the
 //! real server in-process on port 0.
 //!
-//! Layers: [`config`] → [`service`] (validate with [`validate`], encode with
-//! [`codec`], publish with [`target`]); errors map to gRPC codes in
-//! [`error`].
+//! Layers: [`config`] → [`service`] (the tonic adapter) → [`gateway`]
+//! (admit) → [`pipeline`] (plan with [`plan`]: validate with [`validate`],
+//! encode with [`codec`]; reserve idempotency keys; send with [`target`];
+//! settle); request errors map to gRPC codes in [`error`], start-up errors
+//! are a [`StartError`].
 
 mod admin;
 pub mod auth;
@@ -58,6 +60,47 @@ use crate::{pb::emitter_service_server::EmitterServiceServer, target::Target};
 /// The health service name of the API (besides the server-wide `""`).
 pub const SERVICE_NAME: &str = "emitgate.v1.EmitterService";
 
+/// Why the gateway could not start, or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A target's Redis (or answer-subscriber) client cannot be built from
+    /// its settings, e.g. a URL the client refuses.
+    #[error("target {target:?}: {message}")]
+    Target {
+        /// The target's name.
+        target: String,
+        /// The client's reason.
+        message: String,
+    },
+    /// An API key of the config is invalid.
+    #[error("{setting}: {message}")]
+    Keys {
+        /// The key's setting, e.g. `auth.keys[0].secret_sha256`.
+        setting: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The TLS files cannot be read or used.
+    #[error("{0}")]
+    Tls(String),
+    /// A listener cannot be bound or read.
+    #[error("{setting} {addr}: {source}")]
+    Listen {
+        /// The setting that names the address (`listen`, `admin_listen`).
+        setting: &'static str,
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The reflection service cannot be built from the descriptors.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The gRPC server failed.
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
 /// Runs the gateway on `listener` until `shutdown` resolves.
 ///
 /// Shutdown is graceful: health turns NOT_SERVING, `/readyz` fails, new
@@ -67,11 +110,16 @@ pub async fn serve(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(), StartError> {
+    let listen_addr = listener.local_addr().map_err(|source| StartError::Listen {
+        setting: "listen",
+        addr: config.listen,
+        source,
+    })?;
     let gateway = Gateway::new(&config)?;
     if gateway.requires_auth() {
         tracing::info!(keys = config.keys.len(), "API keys required");
-    } else if config.insecure_no_auth && !listener.local_addr()?.ip().is_loopback() {
+    } else if config.insecure_no_auth && !listen_addr.ip().is_loopback() {
         tracing::warn!(
             "AUTHENTICATION IS OFF on a non-loopback address (--insecure-no-auth): anyone who reaches \
              this port can push events to every connected browser"
@@ -90,7 +138,7 @@ pub async fn serve(
         .targets()
         .find(|t| t.name == config::DEFAULT_TARGET)
         .cloned()
-        .ok_or("no default target")?;
+        .expect("Config::load always resolves the default target");
     let targets: Vec<Arc<Target>> = gateway.targets().cloned().collect();
     // Each target's entry exists from the start (NOT_SERVING until its
     // first PING answers), so a Watch or Check right after start is told
@@ -115,10 +163,13 @@ pub async fn serve(
 
     let admin_task = match config.admin_listen {
         Some(addr) => {
-            let admin = TcpListener::bind(addr)
-                .await
-                .map_err(|e| format!("admin_listen {addr}: {e}"))?;
-            let admin_addr = admin.local_addr()?;
+            let listen_error = |source| StartError::Listen {
+                setting: "admin_listen",
+                addr,
+                source,
+            };
+            let admin = TcpListener::bind(addr).await.map_err(listen_error)?;
+            let admin_addr = admin.local_addr().map_err(listen_error)?;
             tracing::info!(addr = %admin_addr, "admin listening (/metrics, /healthz, /readyz, console at /console)");
             if !admin_addr.ip().is_loopback() && !gateway.requires_auth() {
                 tracing::warn!(
@@ -160,10 +211,10 @@ pub async fn serve(
 
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {
-        builder = builder.tls_config(tls::server_config(tls)?)?;
+        builder = builder.tls_config(tls::server_config(tls).map_err(StartError::Tls)?)?;
     }
     tracing::info!(
-        addr = %listener.local_addr()?,
+        addr = %listen_addr,
         tls = config.tls.is_some(),
         targets = config.targets.len(),
         "emitgate listening"

@@ -277,15 +277,19 @@ fn u32_of(n: impl TryInto<u32>) -> u32 {
 
 impl Feedback {
     /// One hub per configured target; nothing connects yet.
-    pub fn new(config: &Config) -> Result<Self, String> {
+    pub fn new(config: &Config) -> Result<Self, crate::StartError> {
         let pending = Arc::new(Pending::new(
             config.feedback.max_pending,
             config.feedback.max_reply_bytes,
         ));
         let mut hubs = HashMap::new();
         for (name, t) in &config.targets {
-            let hub =
-                Hub::new(t, config.redis_timeout, Arc::clone(&pending)).map_err(|e| format!("target {name:?}: {e}"))?;
+            let hub = Hub::new(t, config.redis_timeout, Arc::clone(&pending)).map_err(|message| {
+                crate::StartError::Target {
+                    target: name.clone(),
+                    message,
+                }
+            })?;
             hubs.insert(name.clone(), (Arc::new(hub), t.cluster));
         }
         Ok(Self {
