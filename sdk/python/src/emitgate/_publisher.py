@@ -234,6 +234,10 @@ class Publisher(EntryPoint[PublisherOperator]):
             raise TypeError(f"target must be a str, not {type(chosen).__name__}")
         return PublisherOperator(self, Selection(chosen, normalize_namespace(namespace)))
 
+    def to(self, rooms: Rooms) -> PublisherOperator:
+        """Shortcut for ``of("/").to(rooms)``: the start of most publishes, kept short."""
+        return self._root.to(rooms)
+
     def emit(self, event: str, *args: object, idempotency_key: str | None = None) -> Future[Result]:
         """Return a failed handle: an emit needs a room (see :meth:`to`)."""
         return self.of().emit(event, *args, idempotency_key=idempotency_key)
