@@ -161,6 +161,10 @@ func WithOnFull(f OnFull) PublisherOption {
 // retry cannot publish an event twice; otherwise each item's result gets
 // the error. Other errors of a whole call go to every item's result.
 //
+// Events are encoded when they are published and a batch is sent as those
+// bytes: a unary interceptor sees a *BatchEmitRequest whose items are held
+// as its unknown fields (proto.Marshal gives the bytes on the wire).
+//
 // A Publisher is safe for concurrent use. Close it (which flushes) when
 // done; closing it does not close its Client.
 type Publisher struct {
