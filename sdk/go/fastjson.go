@@ -296,6 +296,11 @@ func appendJSONFloat(b []byte, f float64) ([]byte, bool) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return b, false // the general path reports it
 	}
+	if f == math.Trunc(f) && math.Abs(f) <= maxSafeInteger && (f != 0 || !math.Signbit(f)) {
+		// A whole number (JSON numbers decoded into any are float64):
+		// the digits encoding/json writes, without formatting a float.
+		return strconv.AppendInt(b, int64(f), 10), true
+	}
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'

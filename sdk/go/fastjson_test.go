@@ -35,6 +35,7 @@ func TestFastJSONMatchesEncodingJSON(t *testing.T) {
 		"unicode é 日本 🌍", "bad utf-8 \xff\xfe end", "line sep \u2028 para \u2029",
 		0.0, math.Copysign(0, -1), 1.0, -1.5, 3.14159, 1e-7, 1.5e-7, 1e20, 1e21, 123456789012.5,
 		math.MaxFloat64, math.SmallestNonzeroFloat64, float64(maxSafeInteger),
+		1042.0, -5.0, 1e15, -float64(maxSafeInteger), float64(maxSafeInteger) + 2, 1e16 + 1,
 		0, -7, int64(maxSafeInteger), int64(-maxSafeInteger), int32(math.MinInt32), uint32(math.MaxUint32),
 		uint64(maxSafeInteger),
 		map[string]any{}, map[string]any{"b": 1, "a": []any{"x", 2.5, nil, map[string]any{"z": true, "y": "é"}}},

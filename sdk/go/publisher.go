@@ -10,8 +10,6 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 
 	emitgatev1 "github.com/emitgate/emitgate/sdk/go/gen/emitgate/v1"
 )
@@ -163,6 +161,10 @@ func WithOnFull(f OnFull) PublisherOption {
 // retry cannot publish an event twice; otherwise each item's result gets
 // the error. Other errors of a whole call go to every item's result.
 //
+// Events are encoded when they are published and a batch is sent as those
+// bytes: a unary interceptor sees a *BatchEmitRequest whose items are held
+// as its unknown fields (proto.Marshal gives the bytes on the wire).
+//
 // A Publisher is safe for concurrent use. Close it (which flushes) when
 // done; closing it does not close its Client.
 type Publisher struct {
@@ -189,9 +191,10 @@ type Publisher struct {
 
 // pubBatch is one BatchEmit request being built or sent.
 type pubBatch struct {
-	items   []*emitgatev1.BatchItem
+	body    []byte // the encoded request: its items entries in publish order
+	ends    []int  // where each item's entry ends in body
+	keyed   []bool // whether each item carries an idempotency key
 	results []*PublishResult
-	bytes   int
 	done    chan struct{} // closed when every result is set
 }
 
@@ -358,9 +361,12 @@ func (o PublishOperator) String() string { return o.op.String() }
 // ctx bounds only the wait for room in a full buffer (OnFullBlock); the
 // event is sent in the background whatever happens to ctx afterwards.
 func (o PublishOperator) Emit(ctx context.Context, event string, args ...any) *PublishResult {
+	bp := entryBufs.Get().(*[]byte)
+	defer putEntryBuf(bp)
 	if len(args) == 1 && len(o.op.rooms) != 0 {
-		if text, ok := fastJSONText(args[0]); ok {
-			return o.emitJSON(ctx, event, text)
+		if text, ok := appendFastJSON((*bp)[:0], args[0], 0); ok {
+			*bp = text
+			return o.emitJSON(ctx, event, text, bp)
 		}
 	}
 	req, err := o.op.emitRequest("", event, args)
@@ -370,42 +376,27 @@ func (o PublishOperator) Emit(ctx context.Context, event string, args ...any) *P
 	if err != nil {
 		return resolved(err)
 	}
-	return o.p.publish(ctx, &emitgatev1.BatchItem{Op: &emitgatev1.BatchItem_Emit{Emit: req}})
+	return o.p.publishItem(ctx, &emitgatev1.BatchItem{Op: &emitgatev1.BatchItem_Emit{Emit: req}}, bp)
 }
 
-// jsonEmitItem is the common event, an emit with one JSON argument, in
-// one allocation instead of six.
-type jsonEmitItem struct {
-	item emitgatev1.BatchItem
-	op   emitgatev1.BatchItem_Emit
-	req  emitgatev1.EmitRequest
-	args [1]*emitgatev1.Argument
-	arg  emitgatev1.Argument
-	json emitgatev1.Argument_Json
+// putEntryBuf gives a scratch buffer back, unless it grew huge.
+func putEntryBuf(bp *[]byte) {
+	if cap(*bp) <= 64<<10 {
+		entryBufs.Put(bp)
+	}
 }
 
-// emitJSON publishes an emit whose one argument is the JSON text, as
-// emitRequest would build it.
-func (o PublishOperator) emitJSON(ctx context.Context, event, text string) *PublishResult {
+// emitJSON publishes an emit whose one argument is the JSON text, encoded
+// as emitRequest would build it; the entry is encoded after the text in
+// the scratch buffer *bp.
+func (o PublishOperator) emitJSON(ctx context.Context, event string, text []byte, bp *[]byte) *PublishResult {
 	op := o.op
 	if err := checkUTF8(op.namespace, op.rooms, op.except, event, op.idemKey); err != nil {
 		return resolved(err)
 	}
-	it := &jsonEmitItem{}
-	it.json.Json = text
-	it.arg.Kind = &it.json
-	it.args[0] = &it.arg
-	it.req.Target = op.c.target
-	it.req.Namespace = op.namespace
-	it.req.Rooms = op.rooms
-	it.req.ExceptRooms = op.except
-	it.req.Event = event
-	it.req.Args = it.args[:]
-	it.req.Flags = op.flags()
-	it.req.IdempotencyKey = op.idemKey
-	it.op.Emit = &it.req
-	it.item.Op = &it.op
-	return o.p.publish(ctx, &it.item)
+	buf := appendJSONEmitEntry(text, op, event, text)
+	*bp = buf
+	return o.p.publish(ctx, buf[len(text):], op.idemKey != "")
 }
 
 // Broadcast publishes event to every socket of the namespace, minus the
@@ -419,7 +410,20 @@ func (o PublishOperator) Broadcast(ctx context.Context, event string, args ...an
 	if err != nil {
 		return resolved(err)
 	}
-	return o.p.publish(ctx, &emitgatev1.BatchItem{Op: &emitgatev1.BatchItem_Broadcast{Broadcast: req}})
+	bp := entryBufs.Get().(*[]byte)
+	defer putEntryBuf(bp)
+	return o.p.publishItem(ctx, &emitgatev1.BatchItem{Op: &emitgatev1.BatchItem_Broadcast{Broadcast: req}}, bp)
+}
+
+// publishItem encodes item into the scratch buffer *bp and publishes it.
+func (p *Publisher) publishItem(ctx context.Context, item *emitgatev1.BatchItem, bp *[]byte) *PublishResult {
+	buf, err := appendItemEntry((*bp)[:0], item)
+	if err != nil {
+		return resolved(localError(err, fmt.Sprintf("the event cannot be encoded: %v", err)))
+	}
+	*bp = buf
+	keyed := item.GetEmit().GetIdempotencyKey() != "" || item.GetBroadcast().GetIdempotencyKey() != ""
+	return p.publish(ctx, buf, keyed)
 }
 
 // checkUTF8 refuses strings that are not UTF-8: protobuf cannot encode
@@ -456,9 +460,9 @@ func allUTF8(ss []string) bool {
 	return true
 }
 
-// publish adds an encoded item to the open batch.
-func (p *Publisher) publish(ctx context.Context, item *emitgatev1.BatchItem) *PublishResult {
-	size := itemSize(item)
+// publish adds a copy of an encoded items entry to the open batch.
+func (p *Publisher) publish(ctx context.Context, entry []byte, keyed bool) *PublishResult {
+	size := len(entry)
 	p.mu.Lock()
 	for {
 		if p.closed {
@@ -493,13 +497,17 @@ func (p *Publisher) publish(ctx context.Context, item *emitgatev1.BatchItem) *Pu
 	p.pending++
 
 	maxItems := min(p.cfg.maxItems, int(p.c.batchSize.Load()))
-	if b := p.open; b != nil && b.bytes+size > p.cfg.maxBytes {
+	if b := p.open; b != nil && len(b.body)+size > p.cfg.maxBytes {
 		p.sealOpen()
 	}
 	b := p.open
 	if b == nil {
 		b = &pubBatch{
-			items:   make([]*emitgatev1.BatchItem, 0, min(maxItems, 64)),
+			// Room for maxItems events like this one (and an eighth
+			// more), so that the body is not copied as it grows.
+			body:    make([]byte, 0, min(p.cfg.maxBytes, size*maxItems+size*maxItems/8)),
+			ends:    make([]int, 0, min(maxItems, 64)),
+			keyed:   make([]bool, 0, min(maxItems, 64)),
 			results: make([]*PublishResult, 0, min(maxItems, 64)),
 			done:    make(chan struct{}),
 		}
@@ -513,10 +521,11 @@ func (p *Publisher) publish(ctx context.Context, item *emitgatev1.BatchItem) *Pu
 	r := &p.slab[0]
 	p.slab = p.slab[1:]
 	r.ready = b.done
-	b.items = append(b.items, item)
+	b.body = append(b.body, entry...)
+	b.ends = append(b.ends, len(b.body))
+	b.keyed = append(b.keyed, keyed)
 	b.results = append(b.results, r)
-	b.bytes += size
-	if len(b.items) >= maxItems || b.bytes >= p.cfg.maxBytes {
+	if len(b.results) >= maxItems || len(b.body) >= p.cfg.maxBytes {
 		p.sealOpen()
 	}
 	p.mu.Unlock()
@@ -607,13 +616,17 @@ func (p *Publisher) sender() {
 
 // send publishes a batch and resolves its results.
 func (p *Publisher) send(b *pubBatch) {
-	for off := 0; off < len(b.items); {
-		n := min(len(b.items)-off, int(p.c.batchSize.Load()))
-		chunk := b.items[off : off+n]
-		resp, err := p.call(chunk)
+	count := len(b.results)
+	for off := 0; off < count; {
+		n := min(count-off, int(p.c.batchSize.Load()))
+		start := 0
+		if off > 0 {
+			start = b.ends[off-1]
+		}
+		resp, err := p.call(b.body[start:b.ends[off+n-1]], n, allKeyed(b.keyed[off:off+n]))
 		if err != nil {
-			if limit, ok := tooManyItems(err); ok && len(chunk) > 1 {
-				(&Batch{c: p.c}).shrink(min(limit, len(chunk)/2))
+			if limit, ok := tooManyItems(err); ok && n > 1 {
+				(&Batch{c: p.c}).shrink(min(limit, n/2))
 				continue
 			}
 			for _, r := range b.results[off : off+n] {
@@ -635,10 +648,9 @@ func (p *Publisher) send(b *pubBatch) {
 		}
 		off += n
 	}
-	n := len(b.items)
-	b.items, b.results = nil, nil
+	b.body, b.ends, b.keyed, b.results = nil, nil, nil, nil
 	p.mu.Lock()
-	p.pending -= n
+	p.pending -= count
 	delete(p.unfinished, b)
 	if p.space != nil {
 		close(p.space)
@@ -648,17 +660,17 @@ func (p *Publisher) send(b *pubBatch) {
 	close(b.done)
 }
 
-// call sends one BatchEmit request, retrying a failure of the whole call
-// when that cannot publish an event twice.
-func (p *Publisher) call(chunk []*emitgatev1.BatchItem) (*emitgatev1.BatchEmitResponse, error) {
-	b := Batch{c: p.c, items: chunk}
+// call sends one encoded BatchEmit request of n items, retrying a failure
+// of the whole call when that cannot publish an event twice (keyed: every
+// item carries an idempotency key).
+func (p *Publisher) call(body []byte, n int, keyed bool) (*emitgatev1.BatchEmitResponse, error) {
 	delay := retryInitialDelay
 	for attempt := 1; ; attempt++ {
-		resp, err := b.sendChunk(context.Background(), chunk)
+		resp, err := p.c.sendRaw(context.Background(), body, n)
 		if err == nil {
 			return resp, nil
 		}
-		if attempt >= retryMaxAttempts || !allKeyed(chunk) {
+		if attempt >= retryMaxAttempts || !keyed {
 			return nil, err
 		}
 		var wait time.Duration
@@ -678,9 +690,9 @@ func (p *Publisher) call(chunk []*emitgatev1.BatchItem) (*emitgatev1.BatchEmitRe
 }
 
 // allKeyed reports whether every item carries an idempotency key.
-func allKeyed(items []*emitgatev1.BatchItem) bool {
-	for _, it := range items {
-		if it.GetEmit().GetIdempotencyKey() == "" && it.GetBroadcast().GetIdempotencyKey() == "" {
+func allKeyed(keyed []bool) bool {
+	for _, k := range keyed {
+		if !k {
 			return false
 		}
 	}
@@ -759,72 +771,4 @@ func contextError(ctx context.Context, local bool) *Error {
 		e.Code = codes.DeadlineExceeded
 	}
 	return e
-}
-
-// itemSize is the encoded size of item in a BatchEmitRequest (its field
-// tag and length included), computed from its fields: cheaper per event
-// than proto.Size, which walks the message reflectively.
-func itemSize(item *emitgatev1.BatchItem) int {
-	var n int
-	switch op := item.GetOp().(type) {
-	case *emitgatev1.BatchItem_Emit:
-		r := op.Emit
-		n = strSize(r.GetTarget()) + strSize(r.GetNamespace()) + strsSize(r.GetRooms()) +
-			strsSize(r.GetExceptRooms()) + strSize(r.GetEvent()) + argsSize(r.GetArgs()) +
-			flagsSize(r.GetFlags()) + strSize(r.GetIdempotencyKey())
-	case *emitgatev1.BatchItem_Broadcast:
-		r := op.Broadcast
-		n = strSize(r.GetTarget()) + strSize(r.GetNamespace()) + strsSize(r.GetExceptRooms()) +
-			strSize(r.GetEvent()) + argsSize(r.GetArgs()) + flagsSize(r.GetFlags()) +
-			strSize(r.GetIdempotencyKey())
-	default:
-		return proto.Size(item)
-	}
-	n = 1 + protowire.SizeBytes(n)    // the op field of BatchItem
-	return 1 + protowire.SizeBytes(n) // the items field of the request
-}
-
-// strSize is the size of a string field with tag number below 16; zero
-// when empty (proto3 omits it).
-func strSize(s string) int {
-	if s == "" {
-		return 0
-	}
-	return 1 + protowire.SizeBytes(len(s))
-}
-
-func strsSize(ss []string) int {
-	n := 0
-	for _, s := range ss {
-		n += 1 + protowire.SizeBytes(len(s))
-	}
-	return n
-}
-
-func argsSize(args []*emitgatev1.Argument) int {
-	n := 0
-	for _, a := range args {
-		var k int
-		switch x := a.GetKind().(type) {
-		case *emitgatev1.Argument_Json:
-			k = 1 + protowire.SizeBytes(len(x.Json))
-		case *emitgatev1.Argument_Msgpack:
-			k = 1 + protowire.SizeBytes(len(x.Msgpack))
-		case *emitgatev1.Argument_Binary:
-			k = 1 + protowire.SizeBytes(len(x.Binary))
-		default:
-			k = proto.Size(a)
-			n += 1 + protowire.SizeBytes(k)
-			continue
-		}
-		n += 1 + protowire.SizeBytes(k)
-	}
-	return n
-}
-
-func flagsSize(f *emitgatev1.EmitFlags) int {
-	if f == nil {
-		return 0
-	}
-	return 1 + protowire.SizeBytes(proto.Size(f))
 }

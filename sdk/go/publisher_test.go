@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	emitgate "github.com/emitgate/emitgate/sdk/go"
 	emitgatev1 "github.com/emitgate/emitgate/sdk/go/gen/emitgate/v1"
@@ -44,7 +45,7 @@ func (l *requestLog) option() emitgate.Option {
 				return invoker(ctx, method, req, reply, cc, opts...)
 			}
 			l.mu.Lock()
-			l.sizes = append(l.sizes, len(r.GetItems()))
+			l.sizes = append(l.sizes, itemCount(r))
 			n := len(l.sizes)
 			before, after := l.before, l.after
 			l.mu.Unlock()
@@ -60,6 +61,20 @@ func (l *requestLog) option() emitgate.Option {
 			}
 			return err
 		}))
+}
+
+// itemCount is the number of items of a request, also when the Publisher
+// sent them encoded already (as the message's unknown fields).
+func itemCount(r *emitgatev1.BatchEmitRequest) int {
+	body, err := proto.Marshal(r)
+	if err != nil {
+		return -1
+	}
+	var full emitgatev1.BatchEmitRequest
+	if err := proto.Unmarshal(body, &full); err != nil {
+		return -1
+	}
+	return len(full.GetItems())
 }
 
 func (l *requestLog) calls() ([]int, []error) {

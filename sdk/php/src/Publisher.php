@@ -65,6 +65,20 @@ final class Publisher
     private PublisherOwner $owner;
 
     /**
+     * The publishers to() made from this one, by their rooms joined with
+     * "\0": a pipeline cycles through a working set of room lists, and a
+     * publisher keeps its scope's encoded bytes, so to() with the same rooms
+     * again costs one lookup. At most TO_CACHE_MAX of them (unique rooms,
+     * one per user, just miss).
+     *
+     * @var array<string, static>
+     */
+    private array $children = [];
+
+    /** How many publishers to() keeps (see $children). */
+    private const TO_CACHE_MAX = 4096;
+
+    /**
      * @param Client $client the client whose connection, scope (target,
      *        namespace, rooms, flags) and deadline the publisher uses
      * @param int $maxItems the most events per BatchEmit call (1000, the
@@ -153,7 +167,28 @@ final class Publisher
     public function to(string|array ...$rooms): static
     {
         $s = $this->scope;
+        $key = null;
+        if ($s->rooms === [] && count($rooms) === 1) {
+            // to($name) or to($list) of names: the common call, cached.
+            $names = is_array($rooms[0]) ? $rooms[0] : $rooms;
+            foreach ($names as $name) {
+                if (!is_string($name)) {
+                    $names = null;
+                    break;
+                }
+            }
+            if ($names !== null) {
+                $key = implode("\0", $names);
+                $hit = $this->children[$key] ?? null;
+                // Same names in the same order: the same scope ("\0" in a
+                // name, a duplicate name or keys other than a list miss).
+                if ($hit !== null && $hit->scope->rooms === $names) {
+                    return $hit;
+                }
+            }
+        }
         $copy = clone $this;
+        $copy->children = [];
         $copy->scope = new Scope(
             $s->target,
             $s->namespace,
@@ -163,6 +198,9 @@ final class Publisher
             $s->compress,
             $s->idempotencyKey
         );
+        if ($key !== null && count($this->children) < self::TO_CACHE_MAX) {
+            $this->children[$key] = $copy;
+        }
         return $copy;
     }
 
@@ -213,6 +251,7 @@ final class Publisher
     protected function withScope(Scope $scope): static
     {
         $copy = clone $this;
+        $copy->children = [];
         $copy->scope = $scope;
         return $copy;
     }

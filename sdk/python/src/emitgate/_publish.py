@@ -17,8 +17,16 @@ from typing import Literal
 
 import grpc
 
-from emitgate._args import varint
-from emitgate._core import Selection, _smaller_limit, broadcast_bytes, emit_bytes
+from emitgate._args import _plain, plain_json, varint
+from emitgate._core import (
+    _EMIT_FLAGS,
+    Selection,
+    _emit_head,
+    _smaller_limit,
+    _text,
+    broadcast_bytes,
+    emit_bytes,
+)
 from emitgate._errors import (
     EmitgateError,
     FieldViolation,
@@ -118,6 +126,80 @@ def emit_entry(
     return _entry(_EMIT_TAG, emit_bytes(sel, event, args, idempotency_key))
 
 
+def emit_prefix(sel: Selection, event: str) -> bytes:
+    """Return the fields of an emit of ``sel`` that come before its arguments.
+
+    The caller has checked what :func:`emit_entry` checks: ``sel`` has rooms
+    and ``event`` is a ``str``.
+    """
+    head = _emit_head(sel)
+    return head + _text(b"\x2a", event) if event else head
+
+
+def emit_flags(sel: Selection) -> bytes:
+    """Return the encoded ``flags`` field of an emit of ``sel``."""
+    return _EMIT_FLAGS[sel.volatile, sel.compress]
+
+
+# Varints of the lengths most events' parts have, made once.
+_VARINTS = [varint(n) for n in range(0x800)]
+
+
+def _varint(n: int) -> bytes:
+    return _VARINTS[n] if n < 0x800 else varint(n)
+
+
+def plain_emit_entry(prefix: bytes, flags: bytes, args: Sequence[object]) -> bytes | None:
+    """Return the batch entry of an emit whose arguments are all plain JSON, else ``None``.
+
+    The bytes of :func:`emit_entry` (``prefix`` and ``flags`` from
+    :func:`emit_prefix` and :func:`emit_flags`, no idempotency key), made in
+    one pass: each argument is checked and encoded once, and the message is
+    joined once. ``None`` sends the caller to :func:`emit_entry`, which
+    encodes (or refuses) any other argument.
+    """
+    if len(args) == 1:  # the common event, without a list of parts
+        arg = args[0]
+        if not _plain(arg, 0):
+            return None
+        text = plain_json(arg).encode()
+        n = len(text)
+        vn = _varint(n)
+        # EmitRequest.args (field 6) holding Argument.json (field 3).
+        m = 1 + len(vn) + n
+        vm = _varint(m)
+        size = len(prefix) + 1 + len(vm) + m + len(flags)
+        vs = _varint(size)
+        return b"".join(
+            (
+                _ITEMS_TAG,
+                _varint(1 + len(vs) + size),
+                _EMIT_TAG,
+                vs,
+                prefix,
+                b"\x32",
+                vm,
+                b"\x1a",
+                vn,
+                text,
+                flags,
+            )
+        )
+    parts = [prefix]
+    for arg in args:
+        if not _plain(arg, 0):
+            return None
+        text = plain_json(arg).encode()
+        n = len(text)
+        vn = _varint(n)
+        parts += (b"\x32", _varint(1 + len(vn) + n), b"\x1a", vn, text)
+    parts.append(flags)
+    message = b"".join(parts)
+    n = len(message)
+    head = _varint(n)
+    return _ITEMS_TAG + _varint(1 + len(head) + n) + _EMIT_TAG + head + message
+
+
 def broadcast_entry(
     sel: Selection, event: str, args: Sequence[object], idempotency_key: str | None
 ) -> bytes:
@@ -173,7 +255,17 @@ def item_result(result: pb.ItemResult) -> Result | EmitgateError:
 
 def item_outcomes(response: pb.BatchEmitResponse, count: int) -> list[Result | BaseException]:
     """Return the outcome of each of the ``count`` items a BatchEmit answered."""
-    outcomes: list[Result | BaseException] = [item_result(r) for r in response.results]
+    shared = _SHARED_RESULTS
+    outcomes: list[Result | BaseException] = []
+    append = outcomes.append
+    # item_result() inlined for the common answer (published, no stream id):
+    # this loop runs once per event.
+    for r in response.results:
+        if r.code == 0 and not r.stream_id:
+            outcome = shared.get((r.receivers, r.duplicate))
+            append(item_result(r) if outcome is None else outcome)
+        else:
+            append(item_result(r))
     if len(outcomes) < count:
         outcomes += [missing_result()] * (count - len(outcomes))
     return outcomes[:count]

@@ -7,12 +7,13 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
+from concurrent.futures._base import FINISHED, PENDING
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from emitgate._core import EntryPoint, Fluent, Selection, normalize_namespace
+from emitgate._core import EntryPoint, Fluent, Rooms, Selection, normalize_namespace
 from emitgate._errors import EmitgateError, error_from_rpc_error
 from emitgate._gen.emitgate.v1 import emitter_pb2 as pb
 from emitgate._publish import (
@@ -22,8 +23,11 @@ from emitgate._publish import (
     broadcast_entry,
     buffer_full,
     emit_entry,
+    emit_flags,
+    emit_prefix,
     item_outcomes,
     next_backoff,
+    plain_emit_entry,
     request_bytes,
     retry_delay,
     smaller_limit,
@@ -60,6 +64,11 @@ class _Handle(Future[Result]):
         return False
 
 
+# Handles are made per event: object.__new__ and one dict update cost less
+# than calling _Handle() (the same attributes, see _Handle).
+_new_handle = object.__new__
+
+
 class _Batch:
     """Items sealed (or being filled) for one BatchEmit call."""
 
@@ -74,10 +83,59 @@ class _Batch:
         self.condition = threading.Condition()
 
 
-class PublisherOperator(Fluent["Publisher"]):
-    """An immutable selection whose emits and broadcasts go through a :class:`Publisher`."""
+# Operators a publisher operator keeps for the room lists passed to its to()
+# (a pipeline cycles through a working set of selections; unique rooms, one
+# per user, fill it once and then just miss), and event names whose encoded
+# head it keeps.
+_CHILDREN_MAX = 4096
+_PREFIXES_MAX = 64
 
-    __slots__ = ()
+
+class PublisherOperator(Fluent["Publisher"]):
+    """An immutable selection whose emits and broadcasts go through a :class:`Publisher`.
+
+    An operator remembers what its calls compute: ``to(rooms)`` with the
+    same rooms again returns the operator made the first time (operators
+    are immutable, so it is the same selection), and its emits reuse the
+    encoded selection and event name.
+    """
+
+    __slots__ = ("_children", "_flags", "_prefixes")
+
+    def __init__(self, owner: Publisher, selection: Selection) -> None:
+        """Bind a selection to the publisher that will send its events."""
+        super().__init__(owner, selection)
+        self._children: dict[object, PublisherOperator] | None = None
+        # Emits only: an operator without rooms refuses them (emit_entry says why).
+        self._prefixes: dict[str, bytes] | None = {} if selection.rooms else None
+        self._flags = emit_flags(selection)
+
+    def to(self, rooms: Rooms) -> PublisherOperator:
+        """Target the sockets in ``rooms`` too (see :meth:`Fluent.to`).
+
+        The same rooms again (a ``str``, or a list or tuple of ``str``)
+        return the same operator.
+        """
+        t = type(rooms)
+        if t is str:
+            key: object = rooms
+        elif t is list or t is tuple:
+            names = tuple(rooms)
+            key = names
+            for name in names:
+                if type(name) is not str:
+                    return super().to(rooms)  # checks (and refuses) the names
+        else:
+            return super().to(rooms)
+        children = self._children
+        if children is None:
+            children = self._children = {}
+        child = children.get(key)
+        if child is None:
+            child = super().to(rooms)
+            if len(children) < _CHILDREN_MAX:
+                children[key] = child
+        return child
 
     def emit(self, event: str, *args: object, idempotency_key: str | None = None) -> Future[Result]:
         """Queue ``event`` for the selected rooms; return its result handle at once.
@@ -88,7 +146,17 @@ class PublisherOperator(Fluent["Publisher"]):
         not sent.
         """
         try:
-            entry = emit_entry(self._sel, event, args, idempotency_key)
+            entry = None
+            prefixes = self._prefixes
+            if prefixes is not None and idempotency_key is None and type(event) is str:
+                prefix = prefixes.get(event)
+                if prefix is None:
+                    prefix = emit_prefix(self._sel, event)
+                    if len(prefixes) < _PREFIXES_MAX:
+                        prefixes[event] = prefix
+                entry = plain_emit_entry(prefix, self._flags, args)
+            if entry is None:
+                entry = emit_entry(self._sel, event, args, idempotency_key)
         except (EmitgateError, TypeError, ValueError) as error:
             return _failed(error)
         return self._owner._queue(entry, idempotency_key is not None)
@@ -166,6 +234,10 @@ class Publisher(EntryPoint[PublisherOperator]):
             raise TypeError(f"target must be a str, not {type(chosen).__name__}")
         return PublisherOperator(self, Selection(chosen, normalize_namespace(namespace)))
 
+    def to(self, rooms: Rooms) -> PublisherOperator:
+        """Shortcut for ``of("/").to(rooms)``: the start of most publishes, kept short."""
+        return self._root.to(rooms)
+
     def emit(self, event: str, *args: object, idempotency_key: str | None = None) -> Future[Result]:
         """Return a failed handle: an emit needs a room (see :meth:`to`)."""
         return self.of().emit(event, *args, idempotency_key=idempotency_key)
@@ -197,7 +269,15 @@ class Publisher(EntryPoint[PublisherOperator]):
                 batch = self._open = _Batch(time.monotonic() + options.linger)
                 self._pending.add(batch)
                 self._work.notify()  # a sender starts the linger clock
-            handle = _Handle(batch.condition)
+            handle = _new_handle(_Handle)
+            handle.__dict__.update(
+                _condition=batch.condition,
+                _state=PENDING,
+                _result=None,
+                _exception=None,
+                _waiters=[],
+                _done_callbacks=[],
+            )
             batch.entries.append(entry)
             batch.handles.append(handle)
             batch.size += size
@@ -340,10 +420,25 @@ class Publisher(EntryPoint[PublisherOperator]):
 
 
 def _resolve(batch: _Batch, outcomes: Sequence[Result | BaseException]) -> None:
-    """Resolve every handle of ``batch``, waking its waiters once all are done."""
-    with batch.condition:
+    """Resolve every handle of ``batch``, waking its waiters once all are done.
+
+    A handle nobody waits on through ``concurrent.futures.wait`` and without
+    done callbacks is resolved by setting what ``set_result`` /
+    ``set_exception`` set (its condition, the batch's, is held and notified
+    once below); the others go through those methods.
+    """
+    condition = batch.condition
+    with condition:
         for handle, outcome in zip(batch.handles, outcomes):
-            if isinstance(outcome, Result):
-                handle.set_result(outcome)
+            if handle._waiters or handle._done_callbacks:
+                if isinstance(outcome, Result):
+                    handle.set_result(outcome)
+                else:
+                    handle.set_exception(outcome)
+            elif isinstance(outcome, Result):
+                handle._result = outcome
+                handle._state = FINISHED
             else:
-                handle.set_exception(outcome)
+                handle._exception = outcome
+                handle._state = FINISHED
+        condition.notify_all()
