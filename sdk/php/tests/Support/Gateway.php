@@ -67,6 +67,9 @@ final class Gateway
         $cmd = [
             'sh', '-c', 'sleep "$0"; exec "$@"', sprintf('%.3f', $delay),
             Stack::gatewayBin(), '--listen', $this->address, '--redis-url', $this->redisUrl,
+            // Several gateways may run at once: an admin listener on a free
+            // port each, never the default 9090 another process may hold.
+            '--admin-listen', '127.0.0.1:0',
         ];
         $process = proc_open($cmd, [0 => ['file', '/dev/null', 'r'], 1 => ['file', $this->log, 'a'],
             2 => ['file', $this->log, 'a']], $pipes);
