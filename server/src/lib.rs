@@ -10,6 +10,7 @@
 //! [`error`].
 
 mod admin;
+pub mod amqp;
 pub mod auth;
 pub mod cli;
 pub mod cluster;
