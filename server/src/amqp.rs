@@ -302,3 +302,97 @@ fn close(link: Option<Link>) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn target(toml: &str) -> Result<crate::config::TargetConfig, String> {
+        Config::from_toml(toml)
+            .map(|c| c.targets["default"].clone())
+            .map_err(|e| e.to_string())
+    }
+
+    const PYTHON: &str = "[[targets]]\nname = \"default\"\ndialect = \"python-socketio\"\n";
+
+    #[test]
+    fn an_amqp_target_reads_its_url_and_publisher() {
+        let t = target(&format!("{PYTHON}amqp_url = \"amqp://u:p@h:5672/%2f\"\n")).unwrap();
+        assert_eq!(
+            t.amqp,
+            Some(AmqpConfig {
+                url: "amqp://u:p@h:5672/%2f".into(),
+                publisher: Publisher::Kombu
+            })
+        );
+        let t = target(&format!(
+            "{PYTHON}amqp_url = \"amqps://h/vh\"\namqp_publisher = \"aio-pika\"\n"
+        ))
+        .unwrap();
+        assert_eq!(t.amqp.map(|a| a.publisher), Some(Publisher::AioPika));
+        // Old configs are Redis targets as before.
+        assert_eq!(target(PYTHON).unwrap().amqp, None);
+    }
+
+    #[test]
+    fn wrong_combinations_name_the_setting() {
+        let cases = [
+            (
+                "[[targets]]\nname = \"default\"\namqp_url = \"amqp://h\"\n".to_owned(),
+                "targets[0].amqp_url: only the python-socketio dialect",
+            ),
+            (
+                format!("{PYTHON}amqp_url = \"amqp://h\"\nredis_url = \"redis://h\"\n"),
+                "targets[0].amqp_url: a target reaches its servers either",
+            ),
+            (
+                format!("{PYTHON}amqp_url = \"http://h\"\n"),
+                "targets[0].amqp_url: \"http://h\" is not an amqp://",
+            ),
+            (
+                format!("{PYTHON}amqp_publisher = \"kombu\"\n"),
+                "targets[0].amqp_publisher: needs amqp_url",
+            ),
+            (
+                format!("{PYTHON}amqp_url = \"amqp://h\"\ncluster = true\n"),
+                "targets[0].cluster: a target reaches its servers either",
+            ),
+        ];
+        for (toml, want) in cases {
+            let err = target(&toml).unwrap_err();
+            assert!(err.contains(want), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn properties_are_those_of_the_chosen_manager() {
+        let b = |publisher| {
+            AmqpBackend::new(
+                "t",
+                &AmqpConfig {
+                    url: "amqp://h".into(),
+                    publisher,
+                },
+                "socketio",
+                Duration::from_secs(1),
+            )
+            .unwrap()
+        };
+        let kombu = b(Publisher::Kombu);
+        let p = kombu.properties();
+        assert_eq!(kombu.routing_key().as_str(), "");
+        assert_eq!(p.content_type().as_ref().map(|s| s.as_str()), Some("text/plain"));
+        assert_eq!(p.content_encoding().as_ref().map(|s| s.as_str()), Some("utf-8"));
+        assert_eq!(*p.delivery_mode(), Some(2));
+        assert_eq!(*p.priority(), Some(0));
+        assert_eq!(*p.message_id(), None);
+        let pika = b(Publisher::AioPika);
+        let p = pika.properties();
+        assert_eq!(pika.routing_key().as_str(), "*");
+        assert_eq!(*p.content_type(), None);
+        assert_eq!(*p.delivery_mode(), Some(2));
+        let id = p.message_id().clone().unwrap();
+        assert!(id.as_str().len() == 32 && id.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+}

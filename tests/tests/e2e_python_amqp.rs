@@ -448,3 +448,227 @@ async fn an_unreachable_broker_is_unavailable_fast() {
         );
     }
 }
+
+/// The gateway's overall health status.
+async fn health(addr: std::net::SocketAddr) -> i32 {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let Ok(channel) = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+    else {
+        return -1;
+    };
+    HealthClient::new(channel)
+        .check(HealthCheckRequest { service: String::new() })
+        .await
+        .map(|r| r.into_inner().status)
+        .unwrap_or(-1)
+}
+
+async fn wait_health(addr: std::net::SocketAddr, want: tonic_health::pb::health_check_response::ServingStatus) {
+    // The gateway checks the broker every 100 ms in tests; no event announces a change.
+    emitgate_e2e::wait::wait_until(
+        format_args!("health {want:?}"),
+        Duration::from_secs(20),
+        async || match health(addr).await {
+            s if s == want as i32 => Ok(()),
+            s => Err(s),
+        },
+    )
+    .await;
+}
+
+/// One call of the load.
+struct Call {
+    id: String,
+    result: Result<u64, Code>,
+    took: Duration,
+    /// When the answer came.
+    at: Instant,
+}
+
+/// The broker is killed and restarted while calls keep coming: every call
+/// is OK or UNAVAILABLE within the timeout, every OK call a queue took
+/// reached the client (after the restart: all of them; before the kill: all
+/// but what the server's queue still held when the broker died, the newest
+/// of each task), and the gateway serves again by itself. (A call the
+/// broker took while no server had re-bound its queue yet counts 0
+/// receivers: the broker dropped it, as it would a server's own.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_dies_under_load_and_comes_back() {
+    use std::sync::{Arc, Mutex, atomic::AtomicBool, atomic::Ordering};
+    use tonic_health::pb::health_check_response::ServingStatus;
+    const TIMEOUT: Duration = Duration::from_millis(1000);
+    const NS: &str = "/restart";
+
+    let mut broker = RabbitMq::start();
+    let redis = emitgate_e2e::RedisServer::start().await;
+    let stack = Stack::python_socketio_amqp(&redis.url(), &broker.python_url(), "kombu", 1, "socketio-restart").await;
+    let client = stack.connect(NS, 0, &["r"]).await;
+    let toml = format!(
+        "[redis]\ntimeout_ms = {}\n[[targets]]\nname = \"default\"\ndialect = \"python-socketio\"\n\
+         channel = \"socketio-restart\"\namqp_url = {:?}\n",
+        TIMEOUT.as_millis(),
+        broker.url()
+    );
+    let gw = Gateway::start(Gateway::config(&redis.url(), &toml)).await;
+    wait_health(gw.addr, ServingStatus::Serving).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(Mutex::new(Vec::<Call>::new()));
+    // (OK calls a queue took, failed calls) so far, for the test to await.
+    let (progress_tx, progress) = tokio::sync::watch::channel((0usize, 0usize));
+    let progress_tx = Arc::new(progress_tx);
+    let mut load = Vec::new();
+    for task in 0..2 {
+        let mut c = gw.client().await;
+        let (stop, calls, progress_tx) = (Arc::clone(&stop), Arc::clone(&calls), Arc::clone(&progress_tx));
+        load.push(tokio::spawn(async move {
+            // Paced, so that the one threading-mode server keeps up.
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                tick.tick().await;
+                i += 1;
+                let id = format!("{task}-{i}");
+                let started = Instant::now();
+                let result = c
+                    .emit(emit_in(NS, &["r"], "load", vec![value(json!(id))]))
+                    .await
+                    .map(|r| r.into_inner().receivers)
+                    .map_err(|e| e.code());
+                let routed = matches!(result, Ok(n) if n > 0);
+                let failed = result.is_err();
+                calls.lock().unwrap().push(Call {
+                    id,
+                    result,
+                    took: started.elapsed(),
+                    at: Instant::now(),
+                });
+                progress_tx.send_modify(|(ok, bad)| {
+                    *ok += usize::from(routed);
+                    *bad += usize::from(failed);
+                });
+            }
+        }));
+    }
+    let progress_until = async |what: &str, deadline: Duration, done: &dyn Fn(&(usize, usize)) -> bool| {
+        let mut rx = progress.clone();
+        if tokio::time::timeout(deadline, rx.wait_for(|p| done(p))).await.is_err() {
+            panic!(
+                "{what}: not within {deadline:?}; (routed, failed) calls: {:?}",
+                *rx.borrow()
+            );
+        }
+    };
+
+    progress_until("100 routed calls", Duration::from_secs(20), &|p| p.0 >= 100).await;
+    let killed = Instant::now();
+    broker.stop();
+    wait_health(gw.addr, ServingStatus::NotServing).await;
+    progress_until("5 failed calls", Duration::from_secs(10), &|p| p.1 >= 5).await;
+    broker.restart();
+    let restarted = Instant::now();
+    let before = progress.borrow().0;
+    // The server's KombuManager re-binds a queue after its own back-off.
+    progress_until("a routed call after the restart", Duration::from_secs(60), &|p| {
+        p.0 > before
+    })
+    .await;
+    let recovery = restarted.elapsed();
+    progress_until("100 more routed calls", Duration::from_secs(30), &|p| {
+        p.0 >= before + 100
+    })
+    .await;
+    wait_health(gw.addr, ServingStatus::Serving).await;
+    stop.store(true, Ordering::SeqCst);
+    for t in load {
+        t.await.unwrap();
+    }
+    // The barrier goes through the same queue after every load call.
+    w_barrier(&gw, NS).await;
+    let received: std::collections::HashSet<String> = stack
+        .events_before(&client, "barrier")
+        .await
+        .iter()
+        .map(|e| e["args"][0].as_str().unwrap().to_owned())
+        .collect();
+
+    let calls = calls.lock().unwrap();
+    let mut routed = 0;
+    let mut unavailable = 0;
+    // A message the broker confirmed sits in the server's (non-durable)
+    // queue until the server takes it: the kill loses what the queue still
+    // held, the newest messages of each task, never one in the middle.
+    let mut lost_before_kill: Vec<&str> = Vec::new();
+    for call in calls.iter() {
+        let task = call.id.split('-').next().unwrap();
+        match call.result {
+            Ok(n) if n > 0 && call.at < killed => {
+                if received.contains(&call.id) {
+                    assert!(
+                        !lost_before_kill.contains(&task),
+                        "call {} arrived after an earlier call of its task was lost",
+                        call.id
+                    );
+                } else {
+                    lost_before_kill.push(task);
+                }
+                routed += 1;
+            }
+            Ok(n) if n > 0 => {
+                assert!(
+                    received.contains(&call.id),
+                    "call {} was OK but never delivered",
+                    call.id
+                );
+                routed += 1;
+            }
+            Ok(_) => {}
+            Err(code) => {
+                assert_eq!(code, Code::Unavailable, "call {} failed", call.id);
+                assert!(
+                    call.took < TIMEOUT + Duration::from_millis(1000),
+                    "a failure took {:?}",
+                    call.took
+                );
+                unavailable += 1;
+            }
+        }
+    }
+    assert!(
+        lost_before_kill.len() < 100,
+        "{} calls lost at the kill",
+        lost_before_kill.len()
+    );
+    assert!(
+        routed >= 200 && unavailable >= 5,
+        "{routed} routed, {unavailable} unavailable"
+    );
+    // The gateway itself answers OK again at once; delivery waits for the
+    // server's own back-off before it re-binds its queue.
+    let first_ok = calls
+        .iter()
+        .filter(|c| c.at > restarted && c.result.is_ok())
+        .map(|c| c.at - restarted)
+        .min()
+        .expect("an OK call after the restart");
+    assert!(
+        first_ok < Duration::from_secs(3),
+        "the gateway took {first_ok:?} to publish again"
+    );
+    assert!(recovery < Duration::from_secs(60), "took {recovery:?} to deliver again");
+}
+
+async fn w_barrier(gw: &Gateway, nsp: &str) {
+    gw.client()
+        .await
+        .broadcast(pb::BroadcastRequest {
+            namespace: nsp.into(),
+            event: "barrier".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("barrier");
+}
