@@ -366,6 +366,27 @@ async fn refused(w: &mut World) {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented, "{}", err.message());
+    let err =
+        w.c.server_count(pb::ServerCountRequest {
+            namespace: ns.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented, "{}", err.message());
+    let err =
+        w.c.emit_with_ack(pb::EmitWithAckRequest {
+            timeout_ms: 1000,
+            op: Some(pb::emit_with_ack_request::Op::Emit(emit_in(
+                ns,
+                &[&a.sid],
+                "ack?",
+                vec![],
+            ))),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented, "{}", err.message());
     let got = w.received(ns, "barrier", &[&a]).await;
     assert_eq!(got[0], Vec::<Value>::new());
     assert_eq!(w.stack.state(&a).await["connected"], true);
