@@ -1,6 +1,7 @@
 # emitgate — the single entry point for building, running and testing.
 #
-#   make setup     install what is missing (idempotent): redis-server, redis-sentinel, npm
+#   make setup     install what is missing (idempotent): redis-server, redis-sentinel,
+#                  rabbitmq-server (the AMQP suites run their own broker process), npm
 #                  packages (buf, the Socket.IO test harness), grpcurl, helm,
 #                  chromium + Selenium (console test), and each SDK's
 #                  toolchain packages
@@ -52,12 +53,16 @@ help:
 
 setup: setup-system setup-node setup-grpcurl setup-sdks setup-fixtures setup-bench setup-browser setup-deploy
 
+# rabbitmq-server: the AMQP suites start the broker themselves on free
+# loopback ports with their own node name and directories
+# (tests/src/amqp.rs); a system service the package may start is not used.
 setup-system:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
 	command -v node >/dev/null || missing="$$missing nodejs npm"; \
 	command -v go >/dev/null || missing="$$missing golang-go"; \
+	[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing="$$missing rabbitmq-server"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && \

@@ -41,6 +41,15 @@ pub struct Cli {
     #[arg(long, env = "EMITGATE_REDIS_URL", value_name = "URL")]
     pub redis_url: Option<String>,
 
+    /// python-socketio: the `default` target's AMQP broker (`amqp://…`), instead of Redis: its servers
+    /// use KombuManager / AsyncAioPikaManager (or Flask-SocketIO's `message_queue='amqp://…'`).
+    #[arg(long, env = "EMITGATE_AMQP_URL", value_name = "URL")]
+    pub amqp_url: Option<String>,
+
+    /// python-socketio on AMQP: whose message properties to copy, `kombu` or `aio-pika` [default: kombu].
+    #[arg(long, env = "EMITGATE_AMQP_PUBLISHER", value_name = "PUBLISHER", value_parser = from_name::<crate::amqp::Publisher>)]
+    pub amqp_publisher: Option<crate::amqp::Publisher>,
+
     /// Sentinel: the monitored master's name for the `default` target (with
     /// --sentinel-url, instead of --redis-url); the gateway asks the Sentinels for the master.
     #[arg(long, env = "EMITGATE_SENTINEL_MASTER", value_name = "NAME")]
@@ -362,6 +371,9 @@ pub struct TargetConfig {
     /// Redis Sentinel: the master is found through Sentinels (`redis_url`
     /// is then unused).
     pub sentinel: Option<crate::sentinel::SentinelConfig>,
+    /// AMQP: the servers' managers share a broker, not Redis (`redis_url`
+    /// is then unused; python-socketio only).
+    pub amqp: Option<crate::amqp::AmqpConfig>,
 }
 
 impl TargetConfig {
@@ -539,6 +551,8 @@ struct TargetDraft {
     cluster: bool,
     cluster_seeds: Vec<String>,
     sentinel: Option<crate::sentinel::SentinelConfig>,
+    amqp_url: Option<String>,
+    amqp_publisher: Option<crate::amqp::Publisher>,
 }
 
 impl TargetDraft {
@@ -553,6 +567,8 @@ impl TargetDraft {
             cluster: false,
             cluster_seeds: Vec::new(),
             sentinel: None,
+            amqp_url: None,
+            amqp_publisher: None,
         }
     }
 
@@ -567,7 +583,12 @@ impl TargetDraft {
             cluster: self.cluster,
             cluster_seeds: self.cluster_seeds.clone(),
             sentinel: self.sentinel.clone(),
+            amqp: crate::amqp::settings(self.dialect, self.amqp_url.as_deref(), self.amqp_publisher)
+                .map_err(|(option, message)| bad(self::setting(setting, option), message))?,
         };
+        if t.amqp.is_some() {
+            return check_amqp_target(setting, &t).map(|()| t);
+        }
         check_target(setting, &t)?;
         Ok(t)
     }
@@ -730,6 +751,8 @@ struct FileTarget {
     stream_name: Option<String>,
     stream_count: Option<u32>,
     maxlen: Option<u64>,
+    amqp_url: Option<String>,
+    amqp_publisher: Option<crate::amqp::Publisher>,
 }
 
 impl Config {
@@ -836,6 +859,9 @@ impl Config {
             if sentinel.is_some() && t.redis_url.is_some() {
                 return Err(bad(format!("{setting}.redis_url"), SENTINEL_OR_URL));
             }
+            if t.amqp_url.is_some() && t.redis_url.is_some() {
+                return Err(bad(format!("{setting}.amqp_url"), crate::amqp::AMQP_OR_REDIS));
+            }
             let draft = TargetDraft {
                 sentinel,
                 redis_url: t.redis_url.unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned()),
@@ -852,6 +878,8 @@ impl Config {
                 },
                 cluster: t.cluster,
                 cluster_seeds: t.cluster_seeds,
+                amqp_url: t.amqp_url,
+                amqp_publisher: t.amqp_publisher,
                 name: t.name,
             };
             let target = draft.finish(&setting)?;
@@ -989,7 +1017,13 @@ fn apply_target_flags(t: &mut TargetDraft, cli: &mut Cli) -> bool {
     let before = t.clone();
     if let Some(v) = cli.redis_url.take() {
         t.redis_url = v;
+        // --redis-url alone moves a file's AMQP target to Redis.
+        t.amqp_url = None;
     }
+    if let Some(v) = cli.amqp_url.take() {
+        t.amqp_url = Some(v);
+    }
+    t.amqp_publisher = cli.amqp_publisher.or(t.amqp_publisher);
     if let Some(v) = cli.key.take() {
         t.key = v;
     }
@@ -1021,8 +1055,11 @@ fn apply_sentinel_flags(t: &mut TargetDraft, cli: &mut Cli) -> Result<bool, Conf
         || !cli.sentinel_urls.is_empty()
         || cli.sentinel_password.is_some()
         || cli.sentinel_master_password.is_some();
+    if cli.amqp_url.is_some() && cli.redis_url.is_some() {
+        return Err(bad(setting(FLAGS, "amqp_url"), crate::amqp::AMQP_OR_REDIS));
+    }
     if !given {
-        return Ok(cli.redis_url.is_some() && t.sentinel.take().is_some());
+        return Ok((cli.redis_url.is_some() || cli.amqp_url.is_some()) && t.sentinel.take().is_some());
     }
     if cli.redis_url.is_some() {
         return Err(bad(setting(FLAGS, "redis_url"), SENTINEL_OR_URL));
@@ -1075,6 +1112,20 @@ fn check_target(setting: &str, t: &TargetConfig) -> Result<(), ConfigError> {
         return Err(bad(self::setting(setting, "key"), "must not be empty"));
     }
     check_cluster_options(setting, t)
+}
+
+/// An AMQP target: no Redis Cluster or Sentinel settings.
+fn check_amqp_target(setting: &str, t: &TargetConfig) -> Result<(), ConfigError> {
+    if t.cluster || !t.cluster_seeds.is_empty() {
+        return Err(bad(self::setting(setting, "cluster"), crate::amqp::AMQP_OR_REDIS));
+    }
+    if t.sentinel.is_some() {
+        return Err(bad(
+            self::setting(setting, "sentinel_master"),
+            crate::amqp::AMQP_OR_REDIS,
+        ));
+    }
+    Ok(())
 }
 
 /// Why a dialect's servers have no `parser` to name: only the classic

@@ -284,6 +284,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// The AMQP broker of a target could not be reached, did not answer
+    /// within the timeout, or refused the message.
+    #[error("AMQP broker of target {target:?} is unavailable: {reason}")]
+    BrokerUnavailable {
+        /// The target whose broker failed.
+        target: String,
+        /// What failed.
+        reason: String,
+    },
+
     /// The target's dialect has no such operation.
     #[error("not supported by the {dialect:?} dialect of target {target:?}: {what}")]
     Unsupported {
@@ -366,7 +376,9 @@ impl Error {
             Error::IdempotencyInProgress(_) => Code::Aborted,
             // A timeout is reported as UNAVAILABLE, not DEADLINE_EXCEEDED:
             // it is the dependency that is down, not the caller's deadline.
-            Error::Unavailable { .. } | Error::RedisTimeout { .. } => Code::Unavailable,
+            Error::Unavailable { .. } | Error::RedisTimeout { .. } | Error::BrokerUnavailable { .. } => {
+                Code::Unavailable
+            }
         }
     }
 }

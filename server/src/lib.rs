@@ -12,6 +12,7 @@
 //! are a [`StartError`].
 
 mod admin;
+pub mod amqp;
 pub mod auth;
 pub mod cli;
 pub mod cluster;

@@ -107,6 +107,11 @@ fn plan_all<'r>(gw: &Gateway, adm: &Admission, inputs: Vec<Input<'r>>) -> Vec<It
             let planned = op
                 .and_then(|op| plan::plan(&gw.targets, &gw.limits, prefix, op))
                 .and_then(|p| adm.allow(&p).map(|()| p));
+            // Idempotency records live in Redis, which an AMQP target lacks.
+            let planned = planned.and_then(|p| match p.target.is_amqp() && !idempotency_key.is_empty() {
+                true => Err(p.target.needs_redis("an idempotency key")),
+                false => Ok(p),
+            });
             let stage = match planned {
                 Ok(plan) => Stage::Ready { plan, record: None },
                 Err(e) => Stage::Done(Err(e)),

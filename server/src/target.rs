@@ -19,6 +19,11 @@
 //!
 //! A standalone target may also be Sentinel-managed (`sentinel_master`):
 //! its connections then go to the master that [`crate::sentinel`] finds.
+//!
+//! A python-socketio target may instead reach its servers through an AMQP
+//! broker (`amqp_url`): [`crate::amqp`] publishes its messages there, and
+//! what needs Redis itself (idempotency records, request/response RPCs) is
+//! refused as unsupported.
 
 use std::{
     collections::HashMap,
@@ -66,6 +71,8 @@ enum Backend {
     Standalone(Box<StandaloneBackend>),
     /// A Redis Cluster.
     Cluster(Box<ClusterBackend>),
+    /// An AMQP broker (python-socketio's KombuManager / AsyncAioPikaManager).
+    Amqp(Box<crate::amqp::AmqpBackend>),
 }
 
 /// A Redis Cluster client and its shared, lazily made connection.
@@ -155,6 +162,10 @@ impl Target {
     /// so the gateway starts while Redis is down and recovers when it
     /// returns.
     pub fn new(cfg: &TargetConfig, config: &Config) -> Result<Self, String> {
+        if let (Some(amqp), crate::config::DialectOptions::PythonSocketIo { channel, .. }) = (&cfg.amqp, &cfg.options) {
+            let b = crate::amqp::AmqpBackend::new(&cfg.name, amqp, channel, config.redis_timeout)?;
+            return Ok(Self::with_backend(cfg, config, Backend::Amqp(Box::new(b))));
+        }
         let backend = if cfg.cluster {
             let seeds: Vec<&str> = std::iter::once(cfg.redis_url.as_str())
                 .chain(cfg.cluster_seeds.iter().map(String::as_str))
@@ -217,6 +228,23 @@ impl Target {
             dialect,
             backend,
             timeout: config.redis_timeout,
+        }
+    }
+
+    /// Whether the target publishes to an AMQP broker instead of Redis.
+    pub fn is_amqp(&self) -> bool {
+        matches!(self.backend, Backend::Amqp(_))
+    }
+
+    /// The error of an operation that needs Redis on an AMQP target.
+    pub fn needs_redis(&self, what: &str) -> Error {
+        Error::Unsupported {
+            target: self.name.clone(),
+            dialect: self.dialect.name(),
+            what: format!(
+                "{what} needs Redis (it keeps state there or reads the servers' answers from it); \
+                 this target publishes to an AMQP broker (amqp_url)"
+            ),
         }
     }
 
@@ -301,6 +329,7 @@ impl Target {
                 })
                 .await
             }
+            Backend::Amqp(_) => Err(self.needs_redis("a Redis command")),
         }
     }
 
@@ -340,6 +369,7 @@ impl Target {
                 self.bounded(async { per_route_pipelines(c, commands).await.map_err(|e| self.unavailable(e)) })
                     .await
             }
+            Backend::Amqp(_) => Err(self.needs_redis("a Redis command")),
         }
     }
 
@@ -358,6 +388,19 @@ impl Target {
         let parts: Vec<&Command> = messages.iter().flat_map(|m| m.commands()).collect();
         if parts.is_empty() {
             return Ok(vec![Reply::default(); messages.len()]);
+        }
+        if let Backend::Amqp(b) = &self.backend {
+            // A message a queue took counts one receiver: the broker does not
+            // say how many queues (servers) it reached.
+            let bodies: Vec<&[u8]> = parts.iter().map(|c| c.payload()).collect();
+            let mut routed = b.publish_all(&bodies).await?.into_iter();
+            return Ok(part_counts
+                .into_iter()
+                .map(|n| Reply {
+                    receivers: routed.by_ref().take(n).filter(|r| *r).count() as u64,
+                    stream_id: None,
+                })
+                .collect());
         }
         let mut values = self.pipeline_values(&parts).await?.into_iter();
         let mut replies = Vec::with_capacity(messages.len());
@@ -382,6 +425,9 @@ impl Target {
         messages: &[(&Message, Option<&str>)],
         window: Duration,
     ) -> Result<Vec<(Reply, bool)>, Error> {
+        if matches!(self.backend, Backend::Amqp(_)) && messages.iter().any(|(_, r)| r.is_some()) {
+            return Err(self.needs_redis("an idempotency key"));
+        }
         if matches!(self.backend, Backend::Cluster(_)) || messages.iter().all(|(_, r)| r.is_none()) {
             let plain: Vec<&Message> = messages.iter().map(|(m, _)| *m).collect();
             return Ok(self.send_all(&plain).await?.into_iter().map(|r| (r, false)).collect());
@@ -452,6 +498,7 @@ impl Target {
                 }
                 Ok(())
             }
+            Backend::Amqp(b) => b.ping().await,
         }
     }
 }

@@ -10,9 +10,11 @@
 //! - [`browser::Browser`]: a real headless Chromium, for the admin console.
 //! - [`failover`]: load, per-node subscribers and health history for the
 //!   failover suites; [`sentinel::SentinelGroup`]: Redis with Sentinels.
+//! - [`amqp::RabbitMq`]: a `rabbitmq-server` on free loopback ports.
 //! - [`wait::wait_until`]: waiting, with a deadline, for a state no event
 //!   announces.
 
+pub mod amqp;
 pub mod browser;
 pub mod failover;
 pub mod pki;

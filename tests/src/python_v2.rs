@@ -5,6 +5,8 @@
 //! - [`Stack::python_socketio`] runs `tests/fixtures/python-socketio/stack.js`:
 //!   python-socketio 5 `AsyncServer`s with `AsyncRedisManager` (in the venv
 //!   `make setup` creates) and real socket.io-client 4 clients.
+//! - [`Stack::python_socketio_amqp`]: the same fixture with the servers'
+//!   managers on RabbitMQ (KombuManager, AsyncAioPikaManager, Flask-SocketIO).
 //! - [`Stack::socketio_v2`] runs `tests/fixtures/socketio-v2/stack.js`:
 //!   Socket.IO 2 servers with socket.io-redis 5 and socket.io-client 2.
 
@@ -36,6 +38,40 @@ impl Stack {
             ],
             redis_url,
             "run `make setup` for the python-socketio venv",
+        )
+        .await
+    }
+
+    /// Starts `servers` python-socketio servers on the AMQP broker
+    /// `amqp_url` (kombu's spelling, `amqp://…//`), whose managers use the
+    /// exchange `channel`: `manager` is `kombu` (a threading-mode `Server`
+    /// with `KombuManager`), `aiopika` (an `AsyncServer` with
+    /// `AsyncAioPikaManager`) or `flask` (Flask-SocketIO with
+    /// `message_queue`). `redis_url` is only recorded.
+    pub async fn python_socketio_amqp(
+        redis_url: &str,
+        amqp_url: &str,
+        manager: &str,
+        servers: u32,
+        channel: &str,
+    ) -> Self {
+        let script = repo_root().join("tests/fixtures/python-socketio/stack.js");
+        spawn(
+            &script,
+            &[
+                "--redis-url",
+                redis_url,
+                "--amqp-url",
+                amqp_url,
+                "--manager",
+                manager,
+                "--servers",
+                &servers.to_string(),
+                "--channel",
+                channel,
+            ],
+            redis_url,
+            "run `make setup` for the python-socketio venv and rabbitmq-server",
         )
         .await
     }

@@ -329,6 +329,9 @@ impl Feedback {
         let (Some(t), Some((hub, cluster))) = (ctx.targets.get(name), self.hubs.get(name)) else {
             return Err(Error::UnknownTarget(name.to_owned()));
         };
+        if t.is_amqp() {
+            return Err(t.needs_redis("a request/response RPC"));
+        }
         if let Some(k) = ctx.key {
             k.allow(&t.name, &nsp)?;
             k.take(1)?;
