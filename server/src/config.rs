@@ -1266,6 +1266,13 @@ mod tests {
                 "log_format",
                 Box::new(move |v| <LogFormat as clap::ValueEnum>::from_str(v, true) == Ok(c.log_format)),
             ),
+            (
+                "amqp_publisher",
+                Box::new(|v| {
+                    let amqp = crate::amqp::settings(Dialect::PythonSocketIo, Some("amqp://127.0.0.1"), None);
+                    from_name::<crate::amqp::Publisher>(v) == Ok(amqp.unwrap().unwrap().publisher)
+                }),
+            ),
             ("feedback_max_timeout_ms", Box::new(is(f.max_timeout_ms.to_string()))),
             ("feedback_max_pending", Box::new(is(f.max_pending.to_string()))),
             ("feedback_max_reply_bytes", Box::new(is(f.max_reply_bytes.to_string()))),
