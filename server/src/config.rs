@@ -1303,6 +1303,32 @@ mod tests {
         for id in checks.keys() {
             assert!(documented.contains(id), "--{id}: no [default: …] in its help");
         }
+        // README's configuration table: `| `--flag` | variable | file key | default | … |`.
+        let mut in_readme = Vec::new();
+        for line in include_str!("../../README.md").lines() {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let (Some(flag), Some(default)) = (cells.get(1), cells.get(4)) else {
+                continue;
+            };
+            let Some(id) = flag.strip_prefix("`--").and_then(|f| f.strip_suffix('`')) else {
+                continue;
+            };
+            let id = id.replace('-', "_");
+            if let Some(check) = checks.get(id.as_str()) {
+                let default = default.trim_matches('`');
+                assert!(
+                    check(default),
+                    "README: --{id} says {default}, the config resolves otherwise"
+                );
+                in_readme.push(id);
+            }
+        }
+        for id in checks.keys() {
+            assert!(
+                in_readme.iter().any(|r| r == id),
+                "--{id}: no default in README's configuration table"
+            );
+        }
     }
 
     #[test]
