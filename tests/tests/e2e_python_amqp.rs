@@ -127,6 +127,13 @@ async fn namespaces(w: &mut World) {
     let got_root = w.received("/ns", "barrier", &[&root]).await;
     assert_eq!(got_admin[0], [ev("alert", json!(["y"]))]);
     assert_eq!(got_root[0], Vec::<Value>::new());
+    // Names beyond ASCII, and a control character in a string: JSON text
+    // in an AMQP body the managers decode as UTF-8.
+    let uni = w.stack.connect("/名前空間", 1, &["部屋"]).await;
+    let body = json!({"body": "こんにちは 🌸 \u{7f}\"\\"});
+    emit(w, "/名前空間", &["部屋"], "メッセージ", vec![value(body.clone())]).await;
+    let got_uni = w.received("/名前空間", "barrier", &[&uni]).await;
+    assert_eq!(got_uni[0], [ev("メッセージ", json!([body]))]);
 }
 
 /// Argument kinds with `data_shape = "list"` (python-socketio ≥ 5.15.1).
@@ -147,6 +154,7 @@ async fn argument_kinds(w: &mut World) {
     .await;
     emit(w, ns, &["r"], "one list", vec![json_arg("[1,2]")]).await;
     emit(w, ns, &["r"], "none", vec![]).await;
+    emit(w, ns, &["r"], "two nulls", vec![json_arg("null"), json_arg("null")]).await;
     let big = "x".repeat(300_000);
     emit(
         w,
@@ -170,6 +178,7 @@ async fn argument_kinds(w: &mut World) {
             ),
             ev("one list", json!([[1, 2]])),
             ev("none", json!([])),
+            ev("two nulls", json!([null, null])),
             ev("メッセージ", json!(["こんにちは 🌸 \"\\", big])),
         ]
     );
