@@ -139,7 +139,10 @@ pub async fn serve(
         .targets()
         .find(|t| t.name == config::DEFAULT_TARGET)
         .cloned()
-        .expect("Config::load always resolves the default target");
+        .ok_or_else(|| StartError::Target {
+            target: config::DEFAULT_TARGET.to_owned(),
+            message: "not configured (Config::load always adds it; a Config built by hand must too)".to_owned(),
+        })?;
     let targets: Vec<Arc<Target>> = gateway.targets().cloned().collect();
     // Each target's entry exists from the start (NOT_SERVING until its
     // first PING answers), so a Watch or Check right after start is told
