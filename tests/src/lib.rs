@@ -372,13 +372,18 @@ impl Stack {
 
     /// Connects a client to server `server`, namespace `nsp`, in `rooms`.
     pub async fn connect(&self, nsp: &str, server: u32, rooms: &[&str]) -> SioClient {
-        let (status, body) = self
-            .call(
-                reqwest::Method::POST,
-                "/clients",
-                Some(json!({"namespace": nsp, "server": server, "rooms": rooms})),
-            )
-            .await;
+        self.connect_with(nsp, server, rooms, json!({})).await
+    }
+
+    /// [`connect`](Self::connect) with the harness's extra client options
+    /// in `extra` (an object): `ack` (how it answers an ack callback),
+    /// `data` (its `socket.data`), `auth` and `headers`.
+    pub async fn connect_with(&self, nsp: &str, server: u32, rooms: &[&str], extra: Value) -> SioClient {
+        let mut options = json!({"namespace": nsp, "server": server, "rooms": rooms});
+        if let (Some(o), Some(e)) = (options.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        let (status, body) = self.call(reqwest::Method::POST, "/clients", Some(options)).await;
         assert_eq!(status, 200, "connect failed: {body}");
         SioClient {
             id: body["id"].as_str().expect("id").into(),

@@ -547,16 +547,7 @@ async fn usage_errors_and_help_name_the_subcommands() {
 /// (how it answers an ack callback), `data` (its `socket.data`), `auth` and
 /// `headers` (secrets that must never come back).
 async fn client(w: &World, server: u32, rooms: &[&str], extra: Value) -> SioClient {
-    let mut body = json!({"namespace": "/", "server": server, "rooms": rooms});
-    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-        b.extend(e.clone());
-    }
-    let (status, v) = w.stack.call(reqwest::Method::POST, "/clients", Some(body)).await;
-    assert_eq!(status, 200, "{v}");
-    SioClient {
-        id: v["id"].as_str().unwrap().into(),
-        sid: v["sid"].as_str().unwrap().into(),
-    }
+    w.stack.connect_with("/", server, rooms, extra).await
 }
 
 /// `values` sorted by their JSON text (answers arrive in any order).

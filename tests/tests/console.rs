@@ -105,16 +105,7 @@ async fn look_up(c: &mut Console, room: &str) -> String {
 /// how it answers an ack callback; `auth`, `headers`, `data`: what must
 /// never reach the page).
 async fn client(w: &World, server: u32, rooms: &[&str], extra: Value) -> SioClient {
-    let mut body = json!({"namespace": "/", "server": server, "rooms": rooms});
-    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-        b.extend(e.clone());
-    }
-    let (status, v) = w.stack.call(reqwest::Method::POST, "/clients", Some(body)).await;
-    assert_eq!(status, 200, "{v}");
-    SioClient {
-        id: v["id"].as_str().unwrap().into(),
-        sid: v["sid"].as_str().unwrap().into(),
-    }
+    w.stack.connect_with("/", server, rooms, extra).await
 }
 
 #[tokio::test]

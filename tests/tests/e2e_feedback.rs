@@ -86,16 +86,7 @@ impl Setup {
     /// Connects a client with the harness's extra options (`ack`, `data`,
     /// `auth`, `headers`).
     async fn client(&self, server: u32, rooms: &[&str], extra: Value) -> SioClient {
-        let mut body = json!({"namespace": "/", "server": server, "rooms": rooms});
-        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-            b.extend(e.clone());
-        }
-        let (status, v) = self.stack.call(reqwest::Method::POST, "/clients", Some(body)).await;
-        assert_eq!(status, 200, "{v}");
-        SioClient {
-            id: v["id"].as_str().unwrap().into(),
-            sid: v["sid"].as_str().unwrap().into(),
-        }
+        self.stack.connect_with("/", server, rooms, extra).await
     }
 
     async fn reset(&self) {

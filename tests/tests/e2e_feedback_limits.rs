@@ -19,13 +19,7 @@ use sha2::{Digest, Sha256};
 use tonic::{Code, Request, transport::Channel};
 
 async fn client(stack: &Stack, server: u32, rooms: &[&str], ack: Value) -> SioClient {
-    let body = json!({"namespace": "/", "server": server, "rooms": rooms, "ack": ack});
-    let (status, v) = stack.call(reqwest::Method::POST, "/clients", Some(body)).await;
-    assert_eq!(status, 200, "{v}");
-    SioClient {
-        id: v["id"].as_str().unwrap().into(),
-        sid: v["sid"].as_str().unwrap().into(),
-    }
+    stack.connect_with("/", server, rooms, json!({"ack": ack})).await
 }
 
 fn ask(rooms: &[&str], timeout_ms: u32) -> pb::EmitWithAckRequest {
