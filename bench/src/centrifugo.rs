@@ -218,28 +218,12 @@ async fn batch(client: &Client, body: Bytes) -> Result<(u64, u64, Option<String>
 /// `concurrency` loops each sending Publish calls (cycling through
 /// `bodies`) until `deadline`, as [`crate::grpc::unary_load`] does for Emit.
 pub async fn publish_load(client: &Client, bodies: Arc<Vec<Bytes>>, concurrency: usize, deadline: Instant) -> Outcome {
-    let mut tasks = Vec::new();
-    for t in 0..concurrency {
+    let client = client.clone();
+    crate::grpc::closed_loop(bodies, concurrency, deadline, move |body| {
         let client = client.clone();
-        let bodies = Arc::clone(&bodies);
-        tasks.push(tokio::spawn(async move {
-            let mut o = Outcome::default();
-            let mut i = t;
-            while Instant::now() < deadline {
-                let body = bodies[i % bodies.len()].clone();
-                i += concurrency;
-                match publish(&client, body).await {
-                    Ok(()) => {
-                        o.calls += 1;
-                        o.published += 1;
-                    }
-                    Err(e) => o.fail(e),
-                }
-            }
-            o
-        }));
-    }
-    crate::grpc::join(tasks).await
+        async move { publish(&client, body).await }
+    })
+    .await
 }
 
 /// `concurrency` loops each sending `body` (a Batch) until `deadline`, as

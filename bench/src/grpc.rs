@@ -167,9 +167,32 @@ pub async fn batch_load(client: &Client, body: Bytes, concurrency: usize, deadli
 /// `concurrency` loops each sending Emit calls (cycling through `bodies`)
 /// until `deadline`: a closed loop with that many calls in flight.
 pub async fn unary_load(client: &Client, bodies: Arc<Vec<Bytes>>, concurrency: usize, deadline: Instant) -> Outcome {
+    let client = client.clone();
+    closed_loop(bodies, concurrency, deadline, move |body| {
+        let client = client.clone();
+        async move { client.emit(body).await.map(drop) }
+    })
+    .await
+}
+
+/// `concurrency` loops each calling `call` with the next of `bodies` (loop
+/// `t` takes bodies `t`, `t + concurrency`, …) until `deadline`; each OK is
+/// one call and one published event. Shared by the unary scenarios of the
+/// gateway and of its peers, so they load alike.
+pub(crate) async fn closed_loop<F, Fut, E>(
+    bodies: Arc<Vec<Bytes>>,
+    concurrency: usize,
+    deadline: Instant,
+    call: F,
+) -> Outcome
+where
+    F: Fn(Bytes) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), E>> + Send,
+    E: ToString,
+{
     let mut tasks = Vec::new();
     for t in 0..concurrency {
-        let client = client.clone();
+        let call = call.clone();
         let bodies = Arc::clone(&bodies);
         tasks.push(tokio::spawn(async move {
             let mut o = Outcome::default();
@@ -177,8 +200,8 @@ pub async fn unary_load(client: &Client, bodies: Arc<Vec<Bytes>>, concurrency: u
             while Instant::now() < deadline {
                 let body = bodies[i % bodies.len()].clone();
                 i += concurrency;
-                match client.emit(body).await {
-                    Ok(_) => {
+                match call(body).await {
+                    Ok(()) => {
                         o.calls += 1;
                         o.published += 1;
                     }
